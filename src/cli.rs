@@ -1,0 +1,363 @@
+//! The command line: clap types, one `cmd_*` function per subcommand, and the only place that
+//! reads files, the environment and the clock, picks implementations and maps outcomes to exit
+//! codes (0 success / no changes, 1 error, 2 changes or drift present, 3 rejected by rules).
+//!
+//! Everything it calls is pure; it must not hold logic a test of the core would miss.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::keys;
+use crate::manifest::{self, KeyFiles, ManifestErrors};
+use crate::model::{Fingerprint, UserName};
+use crate::plan::{self, ActorSpec, Plan};
+use crate::render::{self, Format};
+use crate::snapshot;
+
+/// Exit code: success, or no changes.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: an error (bad input, network, auth).
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code: changes or drift present (`--detailed-exitcode`, `drift`).
+pub const EXIT_CHANGES: u8 = 2;
+/// Exit code: the plan (or manifest) is rejected by rules.
+pub const EXIT_REJECTED: u8 = 3;
+
+/// Largest key file ociam reads (a PEM public key is well under 16 KiB).
+const MAX_KEY_FILE: u64 = 64 * 1024;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ociam",
+    version,
+    about = "Keep OCI IAM users, groups, memberships, API keys and password resets as code",
+    after_help = "Exit codes: 0 success / no changes, 1 error, 2 changes or drift present, 3 rejected by rules."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a manifest offline: YAML, schema, keys and the manifest-only rules.
+    Validate {
+        /// The manifest file.
+        manifest: PathBuf,
+    },
+    /// Plan the changes that take the live tenancy to the manifest.
+    Plan(PlanArgs),
+    /// Print the OCI fingerprint of a public key file.
+    Fingerprint {
+        /// A PEM public key (`BEGIN PUBLIC KEY` or `BEGIN RSA PUBLIC KEY`).
+        key: PathBuf,
+    },
+    /// Print the manifest JSON Schema (draft-07).
+    Schema {
+        /// Print the plan JSON Schema instead.
+        #[arg(long)]
+        plan: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Text,
+    Json,
+    Markdown,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Text => Self::Text,
+            FormatArg::Json => Self::Json,
+            FormatArg::Markdown => Self::Markdown,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    /// The manifest file.
+    manifest: PathBuf,
+    /// Plan against a snapshot file (read-only) instead of a live tenancy.
+    #[arg(long, value_name = "FILE")]
+    live: PathBuf,
+    /// The user that will run the plan (required with --live).
+    #[arg(long, value_name = "NAME")]
+    actor: String,
+    /// The fingerprint of the key the actor signs with (lockout checks are exact with it).
+    #[arg(long, value_name = "FP")]
+    actor_fingerprint: Option<String>,
+    /// How to print the plan on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    format: FormatArg,
+    /// Also write the plan as JSON to this file (for `ociam apply`).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Exit 2 when the plan has changes (0 when it has none).
+    #[arg(long)]
+    detailed_exitcode: bool,
+    /// Accept up to N user/group deletions (above limits.max_deletions).
+    #[arg(long, value_name = "N")]
+    allow_deletions: Option<u32>,
+}
+
+/// Runs the command line and returns the process exit code. Errors are printed once, here.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_ERROR } else { EXIT_OK });
+        }
+    };
+    let result = match cli.command {
+        Command::Validate { manifest } => cmd_validate(&manifest),
+        Command::Plan(args) => cmd_plan(&args),
+        Command::Fingerprint { key } => cmd_fingerprint(&key),
+        Command::Schema { plan } => cmd_schema(plan),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if e.downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::from(EXIT_OK);
+            }
+            let _ = writeln!(io::stderr(), "ociam: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// Reads key files relative to the manifest's directory, refusing to leave it.
+struct DirKeyFiles {
+    root: PathBuf,
+}
+
+impl KeyFiles for DirKeyFiles {
+    fn read(&self, relative: &str) -> Result<String, String> {
+        let path = self.root.join(relative);
+        let real = path.canonicalize().map_err(|e| e.to_string())?;
+        if !real.starts_with(&self.root) {
+            return Err("it resolves outside the manifest's directory (symlink?)".into());
+        }
+        let meta = fs::metadata(&real).map_err(|e| e.to_string())?;
+        if !meta.is_file() {
+            return Err("not a regular file".into());
+        }
+        if meta.len() > MAX_KEY_FILE {
+            return Err(format!(
+                "{} bytes is too large for a public key",
+                meta.len()
+            ));
+        }
+        let bytes = fs::read(&real).map_err(|e| e.to_string())?;
+        String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())
+    }
+}
+
+fn read_text(path: &Path, what: &str) -> Result<String> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+    String::from_utf8(bytes).with_context(|| format!("{what} {} is not UTF-8 text", path.display()))
+}
+
+/// Loads a manifest, printing its problems to stderr; `Ok(None)` when it has any.
+fn load_manifest(path: &Path) -> Result<Option<manifest::Loaded>> {
+    let source = read_text(path, "manifest")?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let root = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve the manifest's directory {}", dir.display()))?;
+    let name = path.display().to_string();
+    match manifest::load(&source, &name, &DirKeyFiles { root }) {
+        Ok(loaded) => Ok(Some(loaded)),
+        Err(ManifestErrors(errors)) => {
+            let mut err = io::stderr().lock();
+            for e in &errors {
+                writeln!(err, "error: {e}")?;
+                if let Some(snippet) = &e.snippet {
+                    writeln!(err, "{snippet}")?;
+                }
+                writeln!(err, "  help: {}", e.help)?;
+            }
+            writeln!(
+                err,
+                "ociam: {} problem(s) in {name}; nothing was planned or changed",
+                errors.len()
+            )?;
+            Ok(None)
+        }
+    }
+}
+
+fn stdout_color() -> bool {
+    io::stdout().is_terminal()
+        && anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
+}
+
+fn stderr_color() -> bool {
+    io::stderr().is_terminal()
+        && anstream::AutoStream::choice(&io::stderr()) != anstream::ColorChoice::Never
+}
+
+fn cmd_validate(path: &Path) -> Result<u8> {
+    let Some(loaded) = load_manifest(path)? else {
+        return Ok(EXIT_ERROR);
+    };
+    let mut err = io::stderr().lock();
+    render::text::render_diagnostics(&loaded.diagnostics, stderr_color(), &mut err)?;
+    let errors = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == plan::rules::Severity::Error)
+        .count();
+    if errors > 0 {
+        writeln!(
+            err,
+            "ociam: {} is rejected by {errors} rule error(s)",
+            path.display()
+        )?;
+        return Ok(EXIT_REJECTED);
+    }
+    writeln!(
+        io::stdout(),
+        "{} is valid: {} user(s), {} group(s)",
+        path.display(),
+        loaded.desired.users.len(),
+        loaded.desired.groups.len()
+    )?;
+    Ok(EXIT_OK)
+}
+
+/// Days since the Unix epoch, from the system clock.
+fn today() -> i64 {
+    jiff::Timestamp::now().as_second().div_euclid(86_400)
+}
+
+fn cmd_plan(args: &PlanArgs) -> Result<u8> {
+    let Some(loaded) = load_manifest(&args.manifest)? else {
+        return Ok(EXIT_ERROR);
+    };
+    let live_name = args.live.display().to_string();
+    let snap = snapshot::parse(&read_text(&args.live, "snapshot")?, &live_name)?;
+    let live = snap.to_state(&live_name)?;
+    if loaded.desired.tenancy != live.tenancy {
+        bail!(
+            "the manifest is for tenancy {} but {live_name} holds tenancy {}",
+            loaded.desired.tenancy,
+            live.tenancy
+        );
+    }
+    let actor = UserName::new(&args.actor);
+    if !live.users.contains_key(&actor) {
+        bail!("--actor {actor} is not a user in {live_name}; name the user that will run the plan");
+    }
+    let fingerprint = match &args.actor_fingerprint {
+        None => None,
+        Some(s) => Some(Fingerprint::parse(s).with_context(|| {
+            format!("--actor-fingerprint `{s}` is not a fingerprint (16 hex bytes joined by `:`)")
+        })?),
+    };
+    let options = plan::Options {
+        today: today(),
+        allow_deletions: args.allow_deletions,
+        manifest_digest: loaded.digest.clone(),
+        live_digest: snap.digest(),
+        manifest_diagnostics: loaded.diagnostics.clone(),
+    };
+    let plan = plan::plan(
+        &loaded.desired,
+        &live,
+        &ActorSpec {
+            user: actor,
+            fingerprint,
+        },
+        &options,
+    );
+    emit_plan(&plan, args.format.into(), args.out.as_deref())?;
+    Ok(if plan.is_rejected() {
+        EXIT_REJECTED
+    } else if args.detailed_exitcode && !plan.is_empty() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
+}
+
+/// Writes the plan JSON to `out` (if any) and the chosen rendering to stdout.
+fn emit_plan(plan: &Plan, format: Format, out: Option<&Path>) -> Result<()> {
+    if let Some(path) = out {
+        let mut json = Vec::new();
+        render::render(plan, Format::Json, false, &mut json)?;
+        write_file_atomically(path, &json)
+            .with_context(|| format!("cannot write the plan to {}", path.display()))?;
+    }
+    let color = format == Format::Text && stdout_color();
+    let mut stdout = io::stdout().lock();
+    render::render(plan, format, color, &mut stdout)?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it into place.
+fn write_file_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or_else(|| "plan".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn cmd_fingerprint(path: &Path) -> Result<u8> {
+    let text = read_text(path, "key file")?;
+    if keys::find_private_key(&text).is_some() {
+        bail!(
+            "{} holds a PRIVATE key (not shown); pass its public key instead: openssl rsa -pubout -in {}",
+            path.display(),
+            path.display()
+        );
+    }
+    let key = keys::PublicKey::from_pem(&text)
+        .with_context(|| format!("{} is not a usable public key", path.display()))?;
+    writeln!(io::stdout(), "{}", key.fingerprint())?;
+    if let Some(problem) = keys::strength_problem(&key) {
+        writeln!(io::stderr(), "warning[weak-key]: {problem}")?;
+    }
+    Ok(EXIT_OK)
+}
+
+fn cmd_schema(plan_schema: bool) -> Result<u8> {
+    let text = if plan_schema {
+        plan::change::json_schema()
+    } else {
+        manifest::raw::json_schema()
+    };
+    io::stdout().write_all(text.as_bytes())?;
+    Ok(EXIT_OK)
+}

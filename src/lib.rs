@@ -1,0 +1,15 @@
+//! ociam keeps OCI IAM users, groups, memberships, API keys and console-password resets as
+//! code. The library holds everything; `main.rs` only calls [`cli::run`].
+//!
+//! Pure core (no files, network, environment, clock or randomness): [`model`], [`keys`],
+//! [`manifest`], [`snapshot`], [`plan`], [`render`], [`oci::config`], [`oci::sign`], [`oci::wire`]. Shell: [`cli`], [`keygen`].
+
+pub mod cli;
+pub mod keygen;
+pub mod keys;
+pub mod manifest;
+pub mod model;
+pub mod oci;
+pub mod plan;
+pub mod render;
+pub mod snapshot;

@@ -1,0 +1,379 @@
+//! The plan as plain data: [`Plan`], [`Change`], [`Action`] and their JSON contract
+//! (`format_version: 1`; fields may be added, none renamed or removed without a bump).
+//!
+//! `before` / `after` are the two sides of one change. `Plan::changes` is in apply order and
+//! `seq` numbers it from 1. Renderers and the apply executor read this and nothing else.
+//! Pure data: no behaviour beyond small accessors.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::rules::{Diagnostic, Severity};
+use crate::model::{Fingerprint, GroupName, Ocid, UserName};
+
+/// The plan format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What a step does.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Create a group.
+    CreateGroup,
+    /// Create a user.
+    CreateUser,
+    /// Change a user's description or email.
+    UpdateUser,
+    /// Change a group's description.
+    UpdateGroup,
+    /// Turn a user's API-key or console-password capability on or off.
+    UpdateCapabilities,
+    /// Add a user to a group.
+    AddToGroup,
+    /// Upload an API key.
+    UploadApiKey,
+    /// Create or reset a user's one-time console password.
+    ResetConsolePassword,
+    /// Remove a user from a group.
+    RemoveFromGroup,
+    /// Delete an API key.
+    DeleteApiKey,
+    /// Delete a user.
+    DeleteUser,
+    /// Delete a group.
+    DeleteGroup,
+}
+
+/// Whether an action adds, changes or removes something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Adds.
+    Create,
+    /// Changes.
+    Update,
+    /// Removes.
+    Delete,
+}
+
+impl Action {
+    /// Every action, in the order the plan's phases use.
+    pub const ALL: [Self; 12] = [
+        Self::CreateGroup,
+        Self::CreateUser,
+        Self::UpdateUser,
+        Self::UpdateGroup,
+        Self::UpdateCapabilities,
+        Self::AddToGroup,
+        Self::UploadApiKey,
+        Self::ResetConsolePassword,
+        Self::RemoveFromGroup,
+        Self::DeleteApiKey,
+        Self::DeleteUser,
+        Self::DeleteGroup,
+    ];
+
+    /// Adds, changes or removes.
+    #[must_use]
+    pub fn kind(self) -> Kind {
+        match self {
+            Self::CreateGroup | Self::CreateUser | Self::AddToGroup | Self::UploadApiKey => {
+                Kind::Create
+            }
+            Self::UpdateUser
+            | Self::UpdateGroup
+            | Self::UpdateCapabilities
+            | Self::ResetConsolePassword => Kind::Update,
+            Self::RemoveFromGroup | Self::DeleteApiKey | Self::DeleteUser | Self::DeleteGroup => {
+                Kind::Delete
+            }
+        }
+    }
+
+    /// `+`, `~` or `-`.
+    #[must_use]
+    pub fn symbol(self) -> char {
+        match self.kind() {
+            Kind::Create => '+',
+            Kind::Update => '~',
+            Kind::Delete => '-',
+        }
+    }
+
+    /// The wire name, e.g. `upload_api_key`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CreateGroup => "create_group",
+            Self::CreateUser => "create_user",
+            Self::UpdateUser => "update_user",
+            Self::UpdateGroup => "update_group",
+            Self::UpdateCapabilities => "update_capabilities",
+            Self::AddToGroup => "add_to_group",
+            Self::UploadApiKey => "upload_api_key",
+            Self::ResetConsolePassword => "reset_console_password",
+            Self::RemoveFromGroup => "remove_from_group",
+            Self::DeleteApiKey => "delete_api_key",
+            Self::DeleteUser => "delete_user",
+            Self::DeleteGroup => "delete_group",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// On what basis the actor may perform a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Authority {
+    /// Tenancy-level administrator.
+    Admin,
+    /// A user acting on its own credentials (no policy needed).
+    SelfService,
+    /// Neither: the step is rejected by `not-authorized`.
+    None,
+}
+
+impl fmt::Display for Authority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Admin => "admin",
+            Self::SelfService => "self-service",
+            Self::None => "none",
+        })
+    }
+}
+
+/// The user whose credentials run the plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Actor {
+    /// User name.
+    pub user: UserName,
+    /// Authority at the start of the plan.
+    pub authority: Authority,
+    /// The fingerprint of the key the actor signs with, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// The fields of a user, group or capability set that a change shows. Absent = not shown.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Attributes {
+    /// Description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// API-key capability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_keys: Option<bool>,
+    /// Console-password capability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_password: Option<bool>,
+    /// Password reset counter (the reset tag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<u32>,
+    /// Where a one-time password is sealed to (an age recipient; absent = a 0600 file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliver_to: Option<String>,
+}
+
+/// What must still hold when the step is applied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Precondition {
+    /// Whether the object existed when the plan was made.
+    pub exists: bool,
+    /// Its OCID, when it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Ocid>,
+    /// `sha256:` over the fields ociam read, when it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// One step of the plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Change {
+    /// Position in apply order, from 1.
+    pub seq: u32,
+    /// What it does.
+    pub action: Action,
+    /// The user it concerns, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserName>,
+    /// The group it concerns, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupName>,
+    /// The API key it concerns, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
+    /// Why the step is needed.
+    pub reason: String,
+    /// On what basis the actor performs it.
+    pub authority: Authority,
+    /// The user's API-key slots before and after, e.g. `2/3 -> 3/3` (key steps only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_slots: Option<String>,
+    /// The fields before the step (updates and deletions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Attributes>,
+    /// The fields after the step (creations and updates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Attributes>,
+    /// The public key to upload (PEM; public keys are not secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    /// What the live object looked like when planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precondition: Option<Precondition>,
+}
+
+impl Change {
+    /// A change with only the identifying fields set; `seq` is assigned when ordered.
+    #[must_use]
+    pub fn new(action: Action, reason: impl Into<String>) -> Self {
+        Self {
+            seq: 0,
+            action,
+            user: None,
+            group: None,
+            fingerprint: None,
+            reason: reason.into(),
+            authority: Authority::None,
+            key_slots: None,
+            before: None,
+            after: None,
+            public_key: None,
+            precondition: None,
+        }
+    }
+
+    /// The address of what the change touches: `user.alice`, `group.devs`,
+    /// `membership.devs/alice`, `api_key.alice/<fingerprint>`, `password.alice`.
+    #[must_use]
+    pub fn subject(&self) -> String {
+        let user = self.user.as_ref().map_or("", UserName::as_str);
+        let group = self.group.as_ref().map_or("", GroupName::as_str);
+        match self.action {
+            Action::CreateGroup | Action::UpdateGroup | Action::DeleteGroup => {
+                format!("group.{group}")
+            }
+            Action::CreateUser | Action::UpdateUser | Action::DeleteUser => format!("user.{user}"),
+            Action::UpdateCapabilities => format!("capabilities.{user}"),
+            Action::AddToGroup | Action::RemoveFromGroup => format!("membership.{group}/{user}"),
+            Action::UploadApiKey | Action::DeleteApiKey => format!(
+                "api_key.{user}/{}",
+                self.fingerprint.as_ref().map_or("", Fingerprint::as_str)
+            ),
+            Action::ResetConsolePassword => format!("password.{user}"),
+        }
+    }
+}
+
+/// A user's API-key slots over the whole plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KeySlots {
+    /// The user.
+    pub user: UserName,
+    /// Keys held before the plan.
+    pub before: u32,
+    /// The most keys held at any step.
+    pub peak: u32,
+    /// Keys held after the plan.
+    pub after: u32,
+}
+
+/// Counts of the plan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    /// Steps that add something.
+    pub create: u32,
+    /// Steps that change something.
+    pub update: u32,
+    /// Steps that remove something.
+    pub delete: u32,
+    /// Error diagnostics.
+    pub errors: u32,
+    /// Warning diagnostics.
+    pub warnings: u32,
+    /// Whether any rule rejected the plan (it must not be applied).
+    pub rejected: bool,
+}
+
+/// A reviewed, ordered set of changes that takes the live tenancy to the manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Plan {
+    /// Always [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The tenancy the plan is for.
+    pub tenancy: Ocid,
+    /// Who runs it.
+    pub actor: Actor,
+    /// `sha256:` of the manifest and the key files it read.
+    pub manifest_digest: String,
+    /// `sha256:` of the live state the plan was made against.
+    pub live_digest: String,
+    /// The steps, in apply order.
+    pub changes: Vec<Change>,
+    /// Findings of every rule, errors first.
+    pub diagnostics: Vec<Diagnostic>,
+    /// API-key slots of every user whose keys change.
+    pub key_slots: Vec<KeySlots>,
+    /// Counts.
+    pub summary: Summary,
+}
+
+impl Plan {
+    /// Whether there is nothing to do.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// Whether any rule rejected the plan. Recomputed from the diagnostics, so an edited
+    /// `summary` cannot make a rejected plan look applicable.
+    #[must_use]
+    pub fn is_rejected(&self) -> bool {
+        self.summary.rejected || Self::summarize(&self.changes, &self.diagnostics).rejected
+    }
+
+    /// Computes [`Summary`] from the changes and diagnostics.
+    #[must_use]
+    pub fn summarize(changes: &[Change], diagnostics: &[Diagnostic]) -> Summary {
+        let mut s = Summary::default();
+        for c in changes {
+            match c.action.kind() {
+                Kind::Create => s.create += 1,
+                Kind::Update => s.update += 1,
+                Kind::Delete => s.delete += 1,
+            }
+        }
+        for d in diagnostics {
+            match d.severity {
+                Severity::Error => s.errors += 1,
+                Severity::Warning => s.warnings += 1,
+                Severity::Note => {}
+            }
+        }
+        s.rejected = s.errors > 0;
+        s
+    }
+}
+
+/// The plan JSON Schema (draft-07), pretty-printed.
+#[must_use]
+pub fn json_schema() -> String {
+    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    let schema = generator.into_root_schema_for::<Plan>();
+    let mut out = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    out.push('\n');
+    out
+}

@@ -1,0 +1,529 @@
+//! Desired versus live: the unordered set of changes, plus the findings that need no plan
+//! step (`unmanaged`, `unknown-group`, `missing-key`, `key-age`).
+//!
+//! "Left out means leave as is": a `None` field of [`Desired`] never produces a change.
+//! Ownership is decided here, before ordering: only live objects carrying ociam's ownership tag
+//! are ever pruned. Pure.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest, Sha256};
+
+use super::change::{Action, Attributes, Change, Precondition};
+use super::rules::{Diagnostic, Rule};
+use crate::manifest::hex;
+use crate::model::{
+    Capabilities, Desired, DesiredUser, Fingerprint, Group, GroupName, Membership, State, User,
+    UserName,
+};
+
+/// The result of diffing.
+#[derive(Debug, Default)]
+pub struct Diff {
+    /// Changes in no particular order (`seq` is 0).
+    pub changes: Vec<Change>,
+    /// Findings that belong to no step.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// How many names an `unmanaged` note lists before it says "and N more".
+const NAMES_LISTED: usize = 20;
+
+/// Diffs `desired` against `live`. `today` is days since the Unix epoch (for `key-age`).
+#[must_use]
+pub fn diff(desired: &Desired, live: &State, today: i64) -> Diff {
+    let mut d = Diff::default();
+    diff_groups(desired, live, &mut d);
+    diff_users(desired, live, &mut d);
+    unmanaged(desired, live, &mut d);
+    key_age(desired, live, today, &mut d);
+    // A membership can be removed for two reasons (its user and its group are both deleted);
+    // the plan holds each step once.
+    let mut seen = BTreeSet::new();
+    d.changes.retain(|c| {
+        seen.insert((
+            c.action,
+            c.user.clone(),
+            c.group.clone(),
+            c.fingerprint.clone(),
+        ))
+    });
+    d
+}
+
+fn digest(text: &str) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(text.as_bytes())))
+}
+
+/// What a user change requires of the live user.
+fn user_precondition(user: Option<&User>) -> Precondition {
+    user.map_or(
+        Precondition {
+            exists: false,
+            id: None,
+            digest: None,
+        },
+        |u| Precondition {
+            exists: true,
+            id: u.id.clone(),
+            digest: Some(digest(&format!(
+                "{:?}|{:?}|{}|{}|{:?}",
+                u.description,
+                u.email,
+                u.capabilities.api_keys,
+                u.capabilities.console_password,
+                u.password_reset
+            ))),
+        },
+    )
+}
+
+fn group_precondition(group: Option<&Group>) -> Precondition {
+    group.map_or(
+        Precondition {
+            exists: false,
+            id: None,
+            digest: None,
+        },
+        |g| Precondition {
+            exists: true,
+            id: g.id.clone(),
+            digest: Some(digest(&g.description)),
+        },
+    )
+}
+
+fn membership_change(action: Action, m: &Membership, live: &State, reason: &str) -> Change {
+    let mut c = Change::new(action, reason);
+    c.user = Some(m.user.clone());
+    c.group = Some(m.group.clone());
+    let id = live.memberships.get(m).cloned().flatten();
+    c.precondition = Some(Precondition {
+        exists: live.memberships.contains_key(m),
+        id,
+        digest: None,
+    });
+    c
+}
+
+/// Removes every membership of `group` (before the group is deleted).
+fn empty_group(group: &GroupName, live: &State, reason: &str, d: &mut Diff) {
+    for m in live.memberships.keys().filter(|m| &m.group == group) {
+        d.changes
+            .push(membership_change(Action::RemoveFromGroup, m, live, reason));
+    }
+}
+
+fn delete_group(name: &GroupName, live: &State, reason: &str, d: &mut Diff) {
+    empty_group(name, live, "its group is deleted", d);
+    let mut c = Change::new(Action::DeleteGroup, reason);
+    c.group = Some(name.clone());
+    let g = live.groups.get(name);
+    c.before = g.map(|g| Attributes {
+        description: Some(g.description.clone()),
+        ..Attributes::default()
+    });
+    c.precondition = Some(group_precondition(g));
+    d.changes.push(c);
+}
+
+fn diff_groups(desired: &Desired, live: &State, d: &mut Diff) {
+    for (name, want) in &desired.groups {
+        let have = live.groups.get(name);
+        match (want.present, have) {
+            (true, None) => {
+                let mut c = Change::new(Action::CreateGroup, "in the manifest, not live");
+                c.group = Some(name.clone());
+                c.after = Some(Attributes {
+                    description: Some(want.description.clone().unwrap_or_default()),
+                    ..Attributes::default()
+                });
+                c.precondition = Some(group_precondition(None));
+                d.changes.push(c);
+            }
+            (true, Some(g)) => {
+                if let Some(desc) = &want.description
+                    && desc != &g.description
+                {
+                    let mut c = Change::new(Action::UpdateGroup, "description differs");
+                    c.group = Some(name.clone());
+                    c.before = Some(Attributes {
+                        description: Some(g.description.clone()),
+                        ..Attributes::default()
+                    });
+                    c.after = Some(Attributes {
+                        description: Some(desc.clone()),
+                        ..Attributes::default()
+                    });
+                    c.precondition = Some(group_precondition(Some(g)));
+                    d.changes.push(c);
+                }
+            }
+            (false, Some(_)) => delete_group(name, live, "`state: absent` in the manifest", d),
+            (false, None) => {}
+        }
+    }
+}
+
+fn user_change(action: Action, name: &UserName, reason: &str, live: Option<&User>) -> Change {
+    let mut c = Change::new(action, reason);
+    c.user = Some(name.clone());
+    c.precondition = Some(user_precondition(live));
+    c
+}
+
+fn delete_user(name: &UserName, live: &State, reason: &str, d: &mut Diff) {
+    let member_of: Vec<Membership> = live
+        .groups_of(name)
+        .map(|g| Membership {
+            user: name.clone(),
+            group: g.clone(),
+        })
+        .collect();
+    for m in &member_of {
+        d.changes.push(membership_change(
+            Action::RemoveFromGroup,
+            m,
+            live,
+            "its user is deleted (OCI deletes only users in no group)",
+        ));
+    }
+    let u = live.users.get(name);
+    let mut c = user_change(Action::DeleteUser, name, reason, u);
+    c.before = u.map(|u| Attributes {
+        description: Some(u.description.clone()),
+        email: u.email.clone(),
+        ..Attributes::default()
+    });
+    d.changes.push(c);
+}
+
+fn diff_users(desired: &Desired, live: &State, d: &mut Diff) {
+    for (name, want) in &desired.users {
+        let have = live.users.get(name);
+        match (want.present, have) {
+            (false, Some(_)) => delete_user(name, live, "`state: absent` in the manifest", d),
+            (false, None) => {}
+            (true, have) => diff_present_user(desired, live, name, want, have, d),
+        }
+    }
+}
+
+fn diff_present_user(
+    desired: &Desired,
+    live: &State,
+    name: &UserName,
+    want: &DesiredUser,
+    have: Option<&User>,
+    d: &mut Diff,
+) {
+    let live_caps = have.map_or_else(Capabilities::default, |u| u.capabilities);
+    match have {
+        None => {
+            let mut c = user_change(Action::CreateUser, name, "in the manifest, not live", None);
+            c.after = Some(Attributes {
+                description: Some(want.description.clone().unwrap_or_default()),
+                email: want.email.clone(),
+                ..Attributes::default()
+            });
+            d.changes.push(c);
+        }
+        Some(u) => {
+            let mut before = Attributes::default();
+            let mut after = Attributes::default();
+            if let Some(desc) = &want.description
+                && desc != &u.description
+            {
+                before.description = Some(u.description.clone());
+                after.description = Some(desc.clone());
+            }
+            if let Some(email) = &want.email
+                && Some(email) != u.email.as_ref()
+            {
+                before.email = u.email.clone();
+                after.email = Some(email.clone());
+            }
+            if after != Attributes::default() {
+                let mut c = user_change(Action::UpdateUser, name, "fields differ", Some(u));
+                c.before = Some(before);
+                c.after = Some(after);
+                d.changes.push(c);
+            }
+        }
+    }
+    let want_caps = Capabilities {
+        api_keys: want.capabilities.api_keys.unwrap_or(live_caps.api_keys),
+        console_password: want
+            .capabilities
+            .console_password
+            .unwrap_or(live_caps.console_password),
+    };
+    if want_caps != live_caps {
+        let mut c = user_change(
+            Action::UpdateCapabilities,
+            name,
+            "capabilities differ",
+            have,
+        );
+        c.before = Some(Attributes {
+            api_keys: Some(live_caps.api_keys),
+            console_password: Some(live_caps.console_password),
+            ..Attributes::default()
+        });
+        c.after = Some(Attributes {
+            api_keys: Some(want_caps.api_keys),
+            console_password: Some(want_caps.console_password),
+            ..Attributes::default()
+        });
+        d.changes.push(c);
+    }
+    if let Some(groups) = &want.groups {
+        diff_memberships(desired, live, name, groups, d);
+    }
+    if let Some(keys) = &want.api_keys {
+        diff_keys(live, name, keys, d);
+    }
+    if let Some(reset) = &want.console_password {
+        let applied = have.and_then(|u| u.password_reset).unwrap_or(0);
+        if reset.reset > applied {
+            let mut c = user_change(
+                Action::ResetConsolePassword,
+                name,
+                &format!(
+                    "console_password.reset is {} (last applied: {applied})",
+                    reset.reset
+                ),
+                have,
+            );
+            c.before = Some(Attributes {
+                reset: Some(applied),
+                ..Attributes::default()
+            });
+            c.after = Some(Attributes {
+                reset: Some(reset.reset),
+                deliver_to: reset.deliver_to.clone(),
+                ..Attributes::default()
+            });
+            d.changes.push(c);
+        }
+    }
+}
+
+fn diff_memberships(
+    desired: &Desired,
+    live: &State,
+    name: &UserName,
+    groups: &BTreeMap<GroupName, crate::model::Location>,
+    d: &mut Diff,
+) {
+    let live_groups: BTreeSet<&GroupName> = live.groups_of(name).collect();
+    for (group, location) in groups {
+        let declared = desired.groups.get(group).map(|g| g.present);
+        if declared == Some(false) {
+            d.diagnostics.push(
+                Diagnostic::new(
+                    Rule::UnknownGroup,
+                    format!("membership.{group}/{name}"),
+                    format!("user {name} is placed in group {group}, which the manifest deletes (`state: absent`)"),
+                    format!("remove {group} from the user's groups, or keep the group"),
+                )
+                .at(location),
+            );
+            continue;
+        }
+        if declared.is_none() && !live.groups.contains_key(group) {
+            d.diagnostics.push(
+                Diagnostic::new(
+                    Rule::UnknownGroup,
+                    format!("membership.{group}/{name}"),
+                    format!("user {name} is placed in group {group}, which is neither in the manifest nor live"),
+                    format!("add `- name: {group}` under `groups:`, or fix the group name"),
+                )
+                .at(location),
+            );
+            continue;
+        }
+        if !live_groups.contains(group) {
+            let m = Membership {
+                user: name.clone(),
+                group: group.clone(),
+            };
+            d.changes.push(membership_change(
+                Action::AddToGroup,
+                &m,
+                live,
+                "listed in the user's groups",
+            ));
+        }
+    }
+    for group in live_groups {
+        if !groups.contains_key(group) {
+            let m = Membership {
+                user: name.clone(),
+                group: group.clone(),
+            };
+            d.changes.push(membership_change(
+                Action::RemoveFromGroup,
+                &m,
+                live,
+                "not in the user's groups in the manifest",
+            ));
+        }
+    }
+}
+
+fn diff_keys(live: &State, name: &UserName, keys: &[crate::model::DesiredKey], d: &mut Diff) {
+    let empty = BTreeMap::new();
+    let live_keys = live.api_keys.get(name).unwrap_or(&empty);
+    let wanted: BTreeSet<&Fingerprint> = keys.iter().map(|k| &k.fingerprint).collect();
+    for key in keys {
+        if live_keys.contains_key(&key.fingerprint) {
+            continue;
+        }
+        match &key.pem {
+            Some(pem) => {
+                let mut c = Change::new(Action::UploadApiKey, "in the manifest, not live");
+                c.user = Some(name.clone());
+                c.fingerprint = Some(key.fingerprint.clone());
+                c.public_key = Some(pem.clone());
+                c.precondition = Some(Precondition {
+                    exists: false,
+                    id: None,
+                    digest: None,
+                });
+                d.changes.push(c);
+            }
+            None => d.diagnostics.push(
+                Diagnostic::new(
+                    Rule::MissingKey,
+                    format!("api_key.{name}/{}", key.fingerprint),
+                    format!(
+                        "user {name} should keep key {}, but it is not live and has no public key to upload",
+                        key.fingerprint
+                    ),
+                    "give the key's public PEM (`file:` or `pem:`) instead of its fingerprint, or remove the entry",
+                )
+                .at(&key.location),
+            ),
+        }
+    }
+    for fingerprint in live_keys.keys() {
+        if !wanted.contains(fingerprint) {
+            let mut c = Change::new(Action::DeleteApiKey, "live, not in the manifest");
+            c.user = Some(name.clone());
+            c.fingerprint = Some(fingerprint.clone());
+            c.precondition = Some(Precondition {
+                exists: true,
+                id: None,
+                digest: None,
+            });
+            d.changes.push(c);
+        }
+    }
+}
+
+/// Prunes owned objects the manifest does not list, and notes the rest.
+fn unmanaged(desired: &Desired, live: &State, d: &mut Diff) {
+    let referenced = crate::manifest::referenced_groups(desired);
+    let mut users = Vec::new();
+    for (name, u) in &live.users {
+        if desired.users.contains_key(name) {
+            continue;
+        }
+        if desired.prune.users && u.managed {
+            delete_user(name, live, "pruned: owned by ociam, not in the manifest", d);
+        } else {
+            users.push(name.as_str());
+        }
+    }
+    let mut groups = Vec::new();
+    for (name, g) in &live.groups {
+        if referenced.contains(name) {
+            continue;
+        }
+        if desired.prune.groups && g.managed {
+            delete_group(name, live, "pruned: owned by ociam, not in the manifest", d);
+        } else {
+            groups.push(name.as_str());
+        }
+    }
+    for (kind, names) in [("users", users), ("groups", groups)] {
+        if names.is_empty() {
+            continue;
+        }
+        let mut list = names
+            .iter()
+            .take(NAMES_LISTED)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if names.len() > NAMES_LISTED {
+            list.push_str(&format!(" and {} more", names.len() - NAMES_LISTED));
+        }
+        d.diagnostics.push(Diagnostic::new(
+            Rule::Unmanaged,
+            kind,
+            format!(
+                "{} live {} not in the manifest {} left alone: {list}",
+                names.len(),
+                if names.len() == 1 { kind.trim_end_matches('s') } else { kind },
+                if names.len() == 1 { "is" } else { "are" }
+            ),
+            format!(
+                "list them in the manifest to manage them, or set `prune: {{{kind}: true}}` to delete those ociam created"
+            ),
+        ));
+    }
+}
+
+/// Warns about live keys that are old or past their `expires` date and that the plan keeps.
+fn key_age(desired: &Desired, live: &State, today: i64, d: &mut Diff) {
+    let max_days = i64::from(desired.limits.max_key_age_days);
+    for (name, want) in desired.users.iter().filter(|(_, u)| u.present) {
+        let Some(live_keys) = live.api_keys.get(name) else {
+            continue;
+        };
+        let expiries: BTreeMap<&Fingerprint, &crate::model::DesiredKey> = want
+            .api_keys
+            .iter()
+            .flatten()
+            .map(|k| (&k.fingerprint, k))
+            .collect();
+        for (fingerprint, key) in live_keys {
+            let kept = want.api_keys.is_none() || expiries.contains_key(fingerprint);
+            if !kept {
+                continue;
+            }
+            let subject = format!("api_key.{name}/{fingerprint}");
+            if let Some(created) = key.created {
+                let age = today - created.div_euclid(86_400);
+                if age > max_days {
+                    d.diagnostics.push(Diagnostic::new(
+                        Rule::KeyAge,
+                        subject.clone(),
+                        format!("key {fingerprint} of user {name} is {age} days old (limit {max_days})"),
+                        "rotate it: add a new key in one change, switch its users, remove the old key in the next",
+                    ));
+                }
+            }
+            if let Some(desired_key) = expiries.get(fingerprint)
+                && let Some(expires) = desired_key.expires
+            {
+                let expires_day = expires
+                    .since(jiff::civil::Date::constant(1970, 1, 1))
+                    .map_or(i64::MAX, |span| i64::from(span.get_days()));
+                if today > expires_day {
+                    d.diagnostics.push(
+                        Diagnostic::new(
+                            Rule::KeyAge,
+                            subject,
+                            format!("key {fingerprint} of user {name} expired on {expires}"),
+                            "rotate it: add its replacement and remove this entry",
+                        )
+                        .at(&desired_key.location),
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,807 @@
+//! Renderings of a [`Plan`]: the terminal view ([`text`]), the machine contract ([`json`]) and
+//! the pull-request comment ([`markdown`]). All three are views of the same value; none adds
+//! information the plan does not carry, and none drops a change or a diagnostic (except the
+//! Markdown comment, which must fit GitHub's comment size and says so when it cuts).
+//!
+//! This module owns [`Format`], the [`render`] entry point, and the small helpers the views
+//! share: which fields of a change to show, how to neutralise control characters in text that
+//! came from the manifest or the tenancy, and the short forms of OCIDs.
+//!
+//! Pure: writes only to the given writer. No files, environment, clock or terminal detection:
+//! whether to colour is the caller's decision (TTY and `NO_COLOR` are the shell's business).
+
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
+use std::io::{self, Write};
+use std::str::FromStr;
+
+use crate::plan::Plan;
+use crate::plan::rules::{Diagnostic, Severity};
+use crate::plan::{Attributes, Change};
+
+pub mod json;
+pub mod markdown;
+pub mod text;
+
+pub use markdown::MAX_MARKDOWN_CHARS;
+pub use text::render_diagnostics;
+
+/// How to render a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Terraform-like terminal view for people.
+    Text,
+    /// The versioned JSON contract (`format_version: 1`) for machines and `ociam apply`.
+    Json,
+    /// A GitHub-flavoured Markdown pull-request comment, at most [`MAX_MARKDOWN_CHARS`].
+    Markdown,
+}
+
+impl Format {
+    /// Every format, in the order `--help` lists them.
+    pub const ALL: [Self; 3] = [Self::Text, Self::Json, Self::Markdown];
+
+    /// The name used on the command line: `text`, `json` or `markdown`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+            Self::Markdown => "markdown",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A format name that is not `text`, `json` or `markdown` (or `md`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown output format {0:?}: expected text, json or markdown")]
+pub struct UnknownFormat(pub String);
+
+impl FromStr for Format {
+    type Err = UnknownFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            "markdown" | "md" => Ok(Self::Markdown),
+            _ => Err(UnknownFormat(s.to_owned())),
+        }
+    }
+}
+
+/// Renders `plan` as `format` to `out`. `color` only affects [`Format::Text`]; the caller
+/// decides it (TTY, `NO_COLOR`, `--color`).
+///
+/// # Errors
+/// Only the writer's errors.
+pub fn render(plan: &Plan, format: Format, color: bool, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Text => text::render(plan, color, out),
+        Format::Json => json::render(plan, out),
+        Format::Markdown => markdown::render(plan, out),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers (crate-private).
+
+/// One field of a change as the views show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Val<'a> {
+    /// Free text from the manifest or the tenancy (must be sanitised or escaped).
+    Text(&'a str),
+    /// A capability switch.
+    Flag(bool),
+    /// The password reset counter.
+    Num(u32),
+    /// The field is unset on this side.
+    Unset,
+}
+
+/// A field the change shows: both sides for updates, one side for creations and deletions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FieldView<'a> {
+    /// The manifest's name of the field, e.g. `capabilities.api_keys`.
+    pub name: &'static str,
+    /// Before the step; `None` when the change has no `before` side (a creation).
+    pub before: Option<Val<'a>>,
+    /// After the step; `None` when the change has no `after` side (a deletion).
+    pub after: Option<Val<'a>>,
+}
+
+fn field_vals(a: &Attributes) -> [(&'static str, Val<'_>); 5] {
+    fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> Val<'static>) -> Val<'static> {
+        v.map_or(Val::Unset, f)
+    }
+    [
+        (
+            "description",
+            a.description.as_deref().map_or(Val::Unset, Val::Text),
+        ),
+        ("email", a.email.as_deref().map_or(Val::Unset, Val::Text)),
+        ("capabilities.api_keys", opt(a.api_keys, Val::Flag)),
+        (
+            "capabilities.console_password",
+            opt(a.console_password, Val::Flag),
+        ),
+        ("console_password.reset", opt(a.reset, Val::Num)),
+    ]
+}
+
+/// The fields worth showing for `change`: on updates only those that differ, on creations and
+/// deletions those that are set. `deliver_to` is not a field here; see [`delivery`].
+pub(crate) fn field_views(change: &Change) -> Vec<FieldView<'_>> {
+    let empty = [("", Val::Unset); 5];
+    let before = change.before.as_ref().map(field_vals);
+    let after = change.after.as_ref().map(field_vals);
+    if before.is_none() && after.is_none() {
+        return Vec::new();
+    }
+    let b = before.unwrap_or(empty);
+    let a = after.unwrap_or(empty);
+    let mut out = Vec::new();
+    for i in 0..5 {
+        let name = if b[i].0.is_empty() { a[i].0 } else { b[i].0 };
+        let (bv, av) = (b[i].1, a[i].1);
+        if bv == Val::Unset && av == Val::Unset {
+            continue;
+        }
+        if before.is_some() && after.is_some() && bv == av {
+            continue;
+        }
+        out.push(FieldView {
+            name,
+            before: before.is_some().then_some(bv),
+            after: after.is_some().then_some(av),
+        });
+    }
+    out
+}
+
+/// Where a reset console password goes, for `reset_console_password` steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Delivery<'a> {
+    /// Sealed to this age recipient.
+    Age(&'a str),
+    /// Written to a `0600` file (no `deliver_to`).
+    File,
+}
+
+/// The delivery of the one-time password of a `reset_console_password` step; `None` for other
+/// actions.
+pub(crate) fn delivery(change: &Change) -> Option<Delivery<'_>> {
+    if change.action != crate::plan::Action::ResetConsolePassword {
+        return None;
+    }
+    Some(
+        match change.after.as_ref().and_then(|a| a.deliver_to.as_deref()) {
+            Some(r) => Delivery::Age(r),
+            None => Delivery::File,
+        },
+    )
+}
+
+/// How the actor's authority reads in a header: `admin`, `self-service, own credentials
+/// only`, or `no authority`.
+pub(crate) fn actor_authority(a: crate::plan::Authority) -> &'static str {
+    match a {
+        crate::plan::Authority::Admin => "admin",
+        crate::plan::Authority::SelfService => "self-service, own credentials only",
+        crate::plan::Authority::None => "no authority",
+    }
+}
+
+/// Whether `change` touches the key the actor signs with.
+pub(crate) fn is_signing_key(plan: &Plan, change: &Change) -> bool {
+    matches!(
+        (&plan.actor.fingerprint, &change.fingerprint, &change.user),
+        (Some(signing), Some(fp), Some(user)) if signing == fp && *user == plan.actor.user
+    )
+}
+
+/// The diagnostics with errors first, then warnings, then notes; otherwise in plan order.
+pub(crate) fn by_severity(diags: &[Diagnostic]) -> Vec<&Diagnostic> {
+    let mut v: Vec<&Diagnostic> = diags.iter().collect();
+    v.sort_by_key(|d| d.severity);
+    v
+}
+
+/// Counts diagnostics of one severity.
+pub(crate) fn count(diags: &[Diagnostic], severity: Severity) -> usize {
+    diags.iter().filter(|d| d.severity == severity).count()
+}
+
+/// The OCI Console's short form of an OCID: `…` and its last six characters.
+pub(crate) fn short_ocid(ocid: &str) -> String {
+    let chars: Vec<char> = ocid.chars().collect();
+    if chars.len() <= 12 {
+        return ocid.to_owned();
+    }
+    let tail: String = chars[chars.len() - 6..].iter().collect();
+    format!("…{tail}")
+}
+
+/// The number of keys after a key step, from `Change::key_slots` (`"2/3 -> 3/3"` gives 3).
+pub(crate) fn slots_after(key_slots: &str) -> Option<usize> {
+    let after = key_slots.rsplit("->").next()?;
+    after.split('/').next()?.trim().parse().ok()
+}
+
+/// Whether `c` must not reach a terminal or a comment verbatim: control characters (ANSI
+/// escapes, carriage returns) and bidirectional overrides ("Trojan Source").
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` with control characters and bidi overrides written as `\n`, `\u{1b}`…, so text from
+/// the manifest or the tenancy cannot move the cursor, colour the terminal or reorder a line.
+pub(crate) fn sanitize(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_unsafe(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `s` cut to at most `max` characters, with `…` when cut.
+pub(crate) fn clip(s: &str, max: usize) -> Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => Cow::Borrowed(s),
+        Some((i, _)) => {
+            let cut = s[..i].char_indices().last().map_or(0, |(j, _)| j);
+            Cow::Owned(format!("{}…", &s[..cut]))
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod samples {
+    //! Sample plans shared by the renderers' tests.
+
+    use crate::model::{Fingerprint, GroupName, Location, Ocid, UserName};
+    use crate::plan::rules::{self, Diagnostic, Rule, Severity};
+    use crate::plan::{
+        Action, Actor, Attributes, Authority, Change, FORMAT_VERSION, KeySlots, Plan, Precondition,
+    };
+
+    /// The tenancy of every sample.
+    pub const TENANCY: &str = "ocid1.tenancy.oc1..aaaaaaaa3kq7xw2bexample7tenancy5r4e2q";
+    /// The key `deploy-bot` signs with.
+    pub const DEPLOY_BOT_KEY: &str = "9c:4c:e2:dd:65:73:c9:1d:c7:a4:f0:ba:c8:09:44:b0";
+    /// Carol's key rotated out.
+    pub const CAROL_OLD: &str = "3c:1f:8a:02:4d:e9:77:b1:0f:6a:c2:91:58:de:13:7e";
+    /// Carol's key rotated in.
+    pub const CAROL_NEW: &str = "b7:22:09:e4:c1:5a:3f:88:d0:6e:41:9b:af:07:72:c5";
+    /// `deploy-bot`'s new key (self-service upload).
+    pub const BOT_NEW: &str = "51:0d:ee:34:9a:b2:6c:f1:28:47:e0:13:bd:95:6a:0c";
+    /// The key `ci-runner` signs with.
+    pub const RUNNER_KEY: &str = "e4:71:3b:9f:02:ac:56:d8:1e:c7:90:2b:64:fa:83:11";
+    /// `ci-runner`'s new key.
+    pub const RUNNER_NEW: &str = "0a:6f:d2:58:e1:b4:93:27:cc:40:7d:15:a8:e9:36:f2";
+    /// Bob's old, weak key.
+    pub const BOB_WEAK: &str = "77:e2:19:c0:4b:8d:a5:36:f0:12:6e:db:93:47:2c:a8";
+
+    const PEM: &str = "-----BEGIN PUBLIC KEY-----\n\
+        MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAsampleSAMPLEsample\n\
+        -----END PUBLIC KEY-----\n";
+
+    /// A fingerprint from a literal.
+    pub fn fp(s: &str) -> Fingerprint {
+        Fingerprint::new(s)
+    }
+
+    /// A location in the sample manifest.
+    pub fn loc(line: u64, column: u64) -> Location {
+        Location {
+            file: "iam/manifest.yaml".into(),
+            line,
+            column,
+        }
+    }
+
+    fn user(action: Action, name: &str, reason: &str) -> Change {
+        let mut c = Change::new(action, reason);
+        c.authority = Authority::Admin;
+        c.user = Some(UserName::from(name));
+        c
+    }
+
+    fn group(action: Action, name: &str, reason: &str) -> Change {
+        let mut c = Change::new(action, reason);
+        c.authority = Authority::Admin;
+        c.group = Some(GroupName::from(name));
+        c
+    }
+
+    fn key(action: Action, name: &str, f: &str, slots: &str, reason: &str) -> Change {
+        let mut c = user(action, name, reason);
+        c.fingerprint = Some(fp(f));
+        c.key_slots = Some(slots.into());
+        if action == Action::UploadApiKey {
+            c.public_key = Some(PEM.into());
+        }
+        c
+    }
+
+    fn existing(id: &str) -> Option<Precondition> {
+        Some(Precondition {
+            exists: true,
+            id: Some(Ocid::from(id)),
+            digest: Some(format!("sha256:{:0>64}", id.len())),
+        })
+    }
+
+    fn number(mut changes: Vec<Change>) -> Vec<Change> {
+        for (i, c) in changes.iter_mut().enumerate() {
+            c.seq = u32::try_from(i + 1).unwrap();
+        }
+        changes
+    }
+
+    /// Numbers `changes` and wraps them in a plan with a computed summary.
+    pub fn plan(actor: Actor, changes: Vec<Change>, diagnostics: Vec<Diagnostic>) -> Plan {
+        let changes = number(changes);
+        let summary = Plan::summarize(&changes, &diagnostics);
+        Plan {
+            format_version: FORMAT_VERSION,
+            tenancy: Ocid::from(TENANCY),
+            actor,
+            manifest_digest:
+                "sha256:5e1f0c2a9b7d4e3f8a6c1b0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f".into(),
+            live_digest: "sha256:0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+                .into(),
+            changes,
+            diagnostics,
+            key_slots: Vec::new(),
+            summary,
+        }
+    }
+
+    fn deploy_bot() -> Actor {
+        Actor {
+            user: UserName::from("deploy-bot"),
+            authority: Authority::Admin,
+            fingerprint: Some(fp(DEPLOY_BOT_KEY)),
+        }
+    }
+
+    /// An accepted plan with every action, a key rotation at the cap, a password reset sealed
+    /// to an age recipient, a self-service step, a warning and a note.
+    pub fn sample_plan() -> Plan {
+        let mut create_alice = user(Action::CreateUser, "alice", "in manifest, not live");
+        create_alice.after = Some(Attributes {
+            description: Some("Alice Liddell".into()),
+            email: Some("alice@example.com".into()),
+            ..Attributes::default()
+        });
+
+        let mut update_bob = user(Action::UpdateUser, "bob", "description and email differ");
+        update_bob.before = Some(Attributes {
+            description: Some("Bob".into()),
+            email: None,
+            ..Attributes::default()
+        });
+        update_bob.after = Some(Attributes {
+            description: Some("Bob Builder, platform team".into()),
+            email: Some("bob@example.com".into()),
+            ..Attributes::default()
+        });
+        update_bob.precondition = existing("ocid1.user.oc1..bob");
+
+        let mut create_devs = group(Action::CreateGroup, "developers", "in manifest, not live");
+        create_devs.after = Some(Attributes {
+            description: Some("Application developers".into()),
+            ..Attributes::default()
+        });
+
+        let mut update_ops = group(Action::UpdateGroup, "ops", "description differs");
+        update_ops.before = Some(Attributes {
+            description: Some("ops".into()),
+            ..Attributes::default()
+        });
+        update_ops.after = Some(Attributes {
+            description: Some("Operations on-call".into()),
+            ..Attributes::default()
+        });
+
+        let mut caps = user(
+            Action::UpdateCapabilities,
+            "dave",
+            "manifest turns API keys off",
+        );
+        caps.before = Some(Attributes {
+            api_keys: Some(true),
+            console_password: Some(true),
+            ..Attributes::default()
+        });
+        caps.after = Some(Attributes {
+            api_keys: Some(false),
+            console_password: Some(true),
+            ..Attributes::default()
+        });
+
+        let mut add = group(Action::AddToGroup, "developers", "listed in alice's groups");
+        add.user = Some(UserName::from("alice"));
+
+        let delete_old = key(
+            Action::DeleteApiKey,
+            "carol",
+            CAROL_OLD,
+            "3/3 -> 2/3",
+            "not in manifest; moved before the upload: carol holds 3 keys",
+        );
+        let upload_new = key(
+            Action::UploadApiKey,
+            "carol",
+            CAROL_NEW,
+            "2/3 -> 3/3",
+            "in manifest (keys/carol-2026.pem), not live",
+        );
+        let mut bot_new = key(
+            Action::UploadApiKey,
+            "deploy-bot",
+            BOT_NEW,
+            "1/3 -> 2/3",
+            "in manifest (keys/deploy-bot-2026.pem), not live",
+        );
+        bot_new.authority = Authority::SelfService;
+
+        let mut reset = user(
+            Action::ResetConsolePassword,
+            "alice",
+            "console_password.reset is 2, live tag is 1",
+        );
+        reset.before = Some(Attributes {
+            reset: Some(1),
+            ..Attributes::default()
+        });
+        reset.after = Some(Attributes {
+            reset: Some(2),
+            deliver_to: Some("age1qz3ylm5c4yq2h9x0v6n8w7t5r3e2d1f0g9h8j7k6l5m4n3p2q1rs8xyz".into()),
+            ..Attributes::default()
+        });
+
+        let mut remove = group(
+            Action::RemoveFromGroup,
+            "developers",
+            "not in erin's groups",
+        );
+        remove.user = Some(UserName::from("erin"));
+
+        let mut delete_user = user(
+            Action::DeleteUser,
+            "old-contractor",
+            "state: absent in manifest",
+        );
+        delete_user.before = Some(Attributes {
+            description: Some("Contractor, left 2025-12".into()),
+            email: Some("contractor@example.net".into()),
+            ..Attributes::default()
+        });
+        delete_user.precondition = existing("ocid1.user.oc1..oldcontractor");
+
+        let mut delete_group = group(
+            Action::DeleteGroup,
+            "legacy-admins",
+            "owned by ociam and not in manifest (prune.groups)",
+        );
+        delete_group.before = Some(Attributes {
+            description: Some("Legacy admins".into()),
+            ..Attributes::default()
+        });
+
+        let changes = vec![
+            create_devs,
+            create_alice,
+            update_bob,
+            update_ops,
+            caps,
+            add,
+            delete_old,
+            upload_new,
+            bot_new,
+            reset,
+            remove,
+            delete_user,
+            delete_group,
+        ];
+        let diagnostics = vec![
+            Diagnostic::new(
+                Rule::KeyAge,
+                format!("api_key.bob/{BOB_WEAK}"),
+                "live key of user bob is 134 days old; limit is 90 days",
+                "rotate the key: add a new key for bob, then remove this one in a later change",
+            )
+            .at(&loc(31, 11)),
+            Diagnostic::new(
+                Rule::Unmanaged,
+                "user.break-glass",
+                "live user break-glass is not in the manifest and is left alone",
+                "add it to the manifest to manage it, or ignore this note",
+            ),
+        ];
+        let mut p = plan(deploy_bot(), changes, diagnostics);
+        p.key_slots = vec![
+            KeySlots {
+                user: UserName::from("carol"),
+                before: 3,
+                peak: 3,
+                after: 3,
+            },
+            KeySlots {
+                user: UserName::from("deploy-bot"),
+                before: 1,
+                peak: 2,
+                after: 2,
+            },
+        ];
+        p
+    }
+
+    /// A plan rejected by several rules: an actor without tenancy-level authority, a step over
+    /// the key limit, deleting the actor's own signing key, and a weak key in the manifest.
+    pub fn sample_rejected_plan() -> Plan {
+        let actor = Actor {
+            user: UserName::from("ci-runner"),
+            authority: Authority::SelfService,
+            fingerprint: Some(fp(RUNNER_KEY)),
+        };
+        let mut create = user(Action::CreateUser, "frank", "in manifest, not live");
+        create.authority = Authority::None;
+        create.after = Some(Attributes {
+            description: Some("Frank, SRE".into()),
+            ..Attributes::default()
+        });
+        let mut add = group(Action::AddToGroup, "developers", "listed in frank's groups");
+        add.user = Some(UserName::from("frank"));
+        add.authority = Authority::None;
+        let mut upload = key(
+            Action::UploadApiKey,
+            "ci-runner",
+            RUNNER_NEW,
+            "3/3 -> 4/3",
+            "in manifest (keys/ci-runner-2026.pem), not live",
+        );
+        upload.authority = Authority::SelfService;
+        let mut reset = user(
+            Action::ResetConsolePassword,
+            "ci-runner",
+            "console_password.reset is 1, never reset",
+        );
+        reset.authority = Authority::SelfService;
+        reset.after = Some(Attributes {
+            reset: Some(1),
+            ..Attributes::default()
+        });
+        let mut delete = key(
+            Action::DeleteApiKey,
+            "ci-runner",
+            RUNNER_KEY,
+            "4/3 -> 3/3",
+            "not in manifest",
+        );
+        delete.authority = Authority::SelfService;
+
+        let changes = vec![create, add, upload, reset, delete];
+        let runner = UserName::from("ci-runner");
+        let diagnostics = vec![
+            Diagnostic::new(
+                Rule::NotAuthorized,
+                "user.frank",
+                "ci-runner cannot create user frank: that needs tenancy-level authority \
+                 (Administrators, or manage users in tenancy)",
+                "run the plan as an administrator, or grant ci-runner's group \
+                 'manage users in tenancy'",
+            )
+            .at_step(1)
+            .at(&loc(40, 5)),
+            Diagnostic::new(
+                Rule::NotAuthorized,
+                "membership.developers/frank",
+                "ci-runner cannot add frank to developers: that needs tenancy-level authority",
+                "run the plan as an administrator, or grant 'manage groups in tenancy'",
+            )
+            .at_step(2),
+            rules::check_max_keys_step(&runner, 4, 3).at(&loc(12, 9)),
+            Diagnostic::new(
+                Rule::Lockout,
+                format!("api_key.ci-runner/{RUNNER_KEY}"),
+                "step 5 deletes the key ci-runner signs this plan with; the plan would lock \
+                 itself out",
+                "keep the old key in this change, switch the pipeline's secret to the new key, \
+                 and remove the old key in a later change",
+            )
+            .at_step(5),
+            Diagnostic::new(
+                Rule::WeakKey,
+                format!("api_key.bob/{BOB_WEAK}"),
+                "user bob: RSA key of 1024 bits; OCI requires at least 2048",
+                "generate an RSA key of 2048 bits or more: openssl genrsa -out key.pem 2048",
+            )
+            .at(&loc(27, 11)),
+            Diagnostic::new(
+                Rule::FederatedUser,
+                "user.svc-sso",
+                "user svc-sso is federated; changing its API keys may need a policy",
+                "acknowledged in the manifest (federated_api_keys: acknowledged)",
+            )
+            .with_severity(Severity::Warning)
+            .at(&loc(51, 5)),
+            Diagnostic::new(
+                Rule::Unmanaged,
+                "group.NetworkAdmins",
+                "live group NetworkAdmins is not in the manifest and is left alone",
+                "",
+            ),
+        ];
+        let mut p = plan(actor, changes, diagnostics);
+        p.key_slots = vec![KeySlots {
+            user: runner,
+            before: 3,
+            peak: 4,
+            after: 3,
+        }];
+        p
+    }
+
+    /// A plan with nothing to do.
+    pub fn empty_plan() -> Plan {
+        plan(deploy_bot(), Vec::new(), Vec::new())
+    }
+
+    /// A plan whose manifest text tries to break out of tables, inject HTML and colour the
+    /// terminal.
+    pub fn hostile_plan() -> Plan {
+        let mut c = user(
+            Action::UpdateUser,
+            "mallory",
+            "description differs | <img src=x onerror=alert(1)>",
+        );
+        c.before = Some(Attributes {
+            description: Some("plain".into()),
+            ..Attributes::default()
+        });
+        c.after = Some(Attributes {
+            description: Some(
+                "a | b <script>alert(1)</script> `code`\nsecond line \u{1b}[31mred\u{1b}[0m".into(),
+            ),
+            ..Attributes::default()
+        });
+        let d = Diagnostic::new(
+            Rule::Unmanaged,
+            "user.x|y",
+            "message with | pipe and <b>html</b>\nand a newline",
+            "help with `backticks`",
+        );
+        plan(deploy_bot(), vec![c], vec![d])
+    }
+
+    /// A plan of `n` changes (user creations with membership additions) plus two errors.
+    pub fn large_plan(n: usize) -> Plan {
+        let changes = (0..n)
+            .map(|i| {
+                let name = format!("user-{i:05}");
+                if i % 2 == 0 {
+                    let mut c = user(Action::CreateUser, &name, "in manifest, not live");
+                    c.after = Some(Attributes {
+                        description: Some(format!("Generated user number {i}")),
+                        ..Attributes::default()
+                    });
+                    c
+                } else {
+                    let mut c = group(Action::AddToGroup, "developers", "listed in groups");
+                    c.user = Some(UserName::from(name.as_str()));
+                    c
+                }
+            })
+            .collect();
+        let diagnostics = vec![
+            Diagnostic::new(
+                Rule::MassDeletion,
+                "plan",
+                "the plan deletes 12 users and groups; limits.max_deletions is 5",
+                "pass --allow-deletions 12 to plan and apply, or delete in smaller steps",
+            ),
+            rules::check_max_keys_declared(&UserName::from("user-00007"), 4).at(&loc(70, 5)),
+        ];
+        plan(deploy_bot(), changes, diagnostics)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_parses_and_displays_its_names() {
+        for f in Format::ALL {
+            assert_eq!(f.to_string().parse::<Format>(), Ok(f));
+        }
+        assert_eq!("MD".parse::<Format>(), Ok(Format::Markdown));
+        let err = "yaml".parse::<Format>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown output format \"yaml\": expected text, json or markdown"
+        );
+    }
+
+    #[test]
+    fn render_dispatches_to_each_view() {
+        let plan = samples::sample_plan();
+        for f in Format::ALL {
+            let mut buf = Vec::new();
+            render(&plan, f, false, &mut buf).unwrap();
+            let s = String::from_utf8(buf).unwrap();
+            match f {
+                Format::Text => assert!(s.contains("Plan: 5 to create, 4 to update, 4 to delete.")),
+                Format::Json => assert!(s.starts_with("{\n  \"format_version\": 1,")),
+                Format::Markdown => assert!(s.starts_with("### ")),
+            }
+        }
+    }
+
+    #[test]
+    fn sanitize_escapes_control_and_bidi_characters() {
+        assert_eq!(sanitize("plain"), "plain");
+        assert_eq!(
+            sanitize("a\nb\u{1b}[0m\u{202e}"),
+            "a\\nb\\u{1b}[0m\\u{202e}"
+        );
+    }
+
+    #[test]
+    fn slots_after_reads_the_count_after_the_step() {
+        assert_eq!(slots_after("2/3 -> 3/3"), Some(3));
+        assert_eq!(slots_after("3/3 -> 4/3"), Some(4));
+        assert_eq!(slots_after("garbage"), None);
+    }
+
+    #[test]
+    fn clip_cuts_on_character_boundaries() {
+        assert_eq!(clip("héllo", 10), "héllo");
+        assert_eq!(clip("héllo wörld", 5), "héll…");
+        assert_eq!(clip("héllo wörld", 5).chars().count(), 5);
+    }
+
+    #[test]
+    fn short_ocid_keeps_the_last_six_characters() {
+        assert_eq!(short_ocid(samples::TENANCY), "…5r4e2q");
+        assert_eq!(short_ocid("short"), "short");
+    }
+
+    #[test]
+    fn field_views_show_only_what_changes() {
+        let plan = samples::sample_plan();
+        let caps = &plan.changes[4];
+        assert_eq!(
+            field_views(caps),
+            [FieldView {
+                name: "capabilities.api_keys",
+                before: Some(Val::Flag(true)),
+                after: Some(Val::Flag(false)),
+            }]
+        );
+        let create = &plan.changes[1];
+        assert_eq!(field_views(create).len(), 2);
+        assert!(field_views(create).iter().all(|f| f.before.is_none()));
+    }
+}

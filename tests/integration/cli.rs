@@ -1,0 +1,359 @@
+//! The command line end to end: every exit code, manifest errors with `file:line:column`,
+//! private keys refused without an echo, and `--out` writing nothing on bad input.
+
+use std::fs;
+use std::path::Path;
+
+use crate::util::{root, run_in};
+
+const TENANCY: &str = "ocid1.tenancy.oc1..aaaaaaaaexampletenancy";
+
+fn case(name: &str) -> std::path::PathBuf {
+    root().join("tests/fixtures/plan").join(name)
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    fs::write(dir.join(name), text).unwrap();
+}
+
+fn manifest(body: &str) -> String {
+    format!("version: 1\ntenancy: {TENANCY}\n{body}")
+}
+
+fn public_key() -> String {
+    ociam::keygen::generate_rsa_2048().unwrap().public_spki_pem
+}
+
+#[test]
+fn validate_accepts_a_good_manifest_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "k.pem", &public_key());
+    write(
+        dir.path(),
+        "m.yaml",
+        &manifest("users:\n  - name: alice\n    api_keys:\n      - file: k.pem\n"),
+    );
+    let out = run_in(dir.path(), &["validate", "m.yaml"]);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(
+        out.stdout.contains("m.yaml is valid: 1 user(s)"),
+        "{}",
+        out.transcript()
+    );
+}
+
+#[test]
+fn four_keys_for_one_user_is_rejected_naming_the_rule_and_the_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::from("users:\n  - name: carol\n    api_keys:\n");
+    for i in 0..4 {
+        write(dir.path(), &format!("k{i}.pem"), &public_key());
+        body.push_str(&format!("      - file: k{i}.pem\n"));
+    }
+    write(dir.path(), "m.yaml", &manifest(&body));
+    let out = run_in(dir.path(), &["validate", "m.yaml"]);
+    assert_eq!(out.code, 3, "{}", out.transcript());
+    assert!(out.stderr.contains("max-api-keys"), "{}", out.transcript());
+    assert!(out.stderr.contains("carol"), "{}", out.transcript());
+    assert!(out.stderr.contains("m.yaml:4:11"), "{}", out.transcript());
+}
+
+/// Each malformed manifest names its exact line and column and exits 1.
+#[test]
+fn manifest_errors_name_line_and_column() {
+    let cases = [
+        (
+            "unknown field",
+            "users:\n  - name: a\n    emial: a@example.com\n",
+            "m.yaml:5:5",
+            "unknown field `emial`",
+        ),
+        (
+            "duplicate key",
+            "users:\n  - name: a\n    name: b\n",
+            "m.yaml:5:5",
+            "duplicate mapping key",
+        ),
+        ("tab", "users:\n\t- name: a\n", "m.yaml:4:2", "tab"),
+        (
+            "wrong type",
+            "limits:\n  max_deletions: many\n",
+            "m.yaml:4:18",
+            "invalid",
+        ),
+        (
+            "duplicate user",
+            "users:\n  - name: a\n  - name: a\n",
+            "m.yaml:5:11",
+            "listed twice",
+        ),
+    ];
+    for (what, body, at, message) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "m.yaml", &manifest(body));
+        let out = run_in(dir.path(), &["validate", "m.yaml"]);
+        assert_eq!(out.code, 1, "{what}: {}", out.transcript());
+        assert!(
+            out.stderr.contains(at),
+            "{what}: expected {at}\n{}",
+            out.transcript()
+        );
+        assert!(
+            out.stderr.contains(message),
+            "{what}: expected {message}\n{}",
+            out.transcript()
+        );
+        assert!(
+            out.stderr.contains("help:"),
+            "{what}: no hint\n{}",
+            out.transcript()
+        );
+    }
+}
+
+/// A private key pasted inline or in a key file is refused, and none of its lines is echoed.
+#[test]
+fn a_pasted_private_key_is_refused_without_echoing_it() {
+    let generated = ociam::keygen::generate_rsa_2048().unwrap();
+    let private: &str = &generated.private_pkcs8_pem;
+    let secret_lines: Vec<&str> = private
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let indented: String = private
+        .lines()
+        .map(|l| format!("          {l}\n"))
+        .collect();
+    let inline = manifest(&format!(
+        "users:\n  - name: a\n    api_keys:\n      - pem: |\n{indented}"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "inline.yaml", &inline);
+    write(dir.path(), "id.pem", private);
+    write(
+        dir.path(),
+        "file.yaml",
+        &manifest("users:\n  - name: a\n    api_keys:\n      - file: id.pem\n"),
+    );
+    for (file, at) in [
+        ("inline.yaml", "inline.yaml:7:11"),
+        ("file.yaml", "file.yaml:6:15"),
+    ] {
+        for command in ["validate", "plan"] {
+            let mut args = vec![command, file];
+            if command == "plan" {
+                args.extend(["--live", "nowhere.json", "--actor", "a"]);
+            }
+            let out = run_in(dir.path(), &args);
+            assert_eq!(out.code, 1, "{}", out.transcript());
+            assert!(out.stderr.contains("PRIVATE key"), "{}", out.transcript());
+            assert!(
+                out.stderr.contains(at),
+                "expected {at}: {}",
+                out.transcript()
+            );
+            for line in &secret_lines {
+                assert!(
+                    !out.stderr.contains(line) && !out.stdout.contains(line),
+                    "echoed key material"
+                );
+            }
+        }
+    }
+    let out = run_in(dir.path(), &["fingerprint", "id.pem"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("PRIVATE key"), "{}", out.transcript());
+    for line in &secret_lines {
+        assert!(!out.stderr.contains(line) && !out.stdout.contains(line));
+    }
+}
+
+#[test]
+fn key_files_may_not_escape_the_manifest_directory() {
+    let outer = tempfile::tempdir().unwrap();
+    let dir = outer.path().join("repo");
+    fs::create_dir(&dir).unwrap();
+    write(outer.path(), "outside.pem", &public_key());
+    std::os::unix::fs::symlink(outer.path().join("outside.pem"), dir.join("link.pem")).unwrap();
+    for file in ["../outside.pem", "/etc/hostname", "link.pem"] {
+        write(
+            &dir,
+            "m.yaml",
+            &manifest(&format!(
+                "users:\n  - name: a\n    api_keys:\n      - file: {file}\n"
+            )),
+        );
+        let out = run_in(&dir, &["validate", "m.yaml"]);
+        assert_eq!(out.code, 1, "{file}: {}", out.transcript());
+        assert!(
+            out.stderr.contains("m.yaml:6:15"),
+            "{file}: {}",
+            out.transcript()
+        );
+    }
+}
+
+#[test]
+fn plan_exit_codes_are_0_2_and_3() {
+    let no_changes = case("no-changes");
+    let base = [
+        "plan",
+        "manifest.yaml",
+        "--live",
+        "live.json",
+        "--actor",
+        "deploy-bot",
+    ];
+    let out = run_in(&no_changes, &base);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(out.stdout.contains("No changes"), "{}", out.transcript());
+    let out = run_in(&no_changes, &[&base[..], &["--detailed-exitcode"]].concat());
+    assert_eq!(out.code, 0, "no changes with --detailed-exitcode is 0");
+
+    let rotate = case("rotate-at-cap");
+    let out = run_in(&rotate, &base);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let out = run_in(&rotate, &[&base[..], &["--detailed-exitcode"]].concat());
+    assert_eq!(out.code, 2, "{}", out.transcript());
+
+    let other = case("non-admin-other-key");
+    let out = run_in(
+        &other,
+        &[
+            "plan",
+            "manifest.yaml",
+            "--live",
+            "live.json",
+            "--actor",
+            "dev",
+        ],
+    );
+    assert_eq!(out.code, 3, "{}", out.transcript());
+    assert!(
+        out.stdout.contains("not-authorized"),
+        "{}",
+        out.transcript()
+    );
+}
+
+#[test]
+fn plan_errors_exit_1_and_write_nothing() {
+    let rotate = case("rotate-at-cap");
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("plan.json");
+    let out_arg = out_file.to_str().unwrap();
+    for (args, expect) in [
+        (
+            vec!["--live", "missing.json", "--actor", "deploy-bot"],
+            "missing.json",
+        ),
+        (
+            vec!["--live", "live.json", "--actor", "nobody"],
+            "--actor nobody is not a user",
+        ),
+        (
+            vec!["--live", "manifest.yaml", "--actor", "deploy-bot"],
+            "manifest.yaml:1:1",
+        ),
+    ] {
+        let mut all = vec!["plan", "manifest.yaml", "--out", out_arg];
+        all.extend(args);
+        let out = run_in(&rotate, &all);
+        assert_eq!(out.code, 1, "{}", out.transcript());
+        assert!(
+            out.stderr.contains(expect),
+            "expected {expect}: {}",
+            out.transcript()
+        );
+        assert!(!out_file.exists(), "nothing may be written on bad input");
+    }
+    // A manifest for another tenancy.
+    write(
+        dir.path(),
+        "m.yaml",
+        "version: 1\ntenancy: ocid1.tenancy.oc1..other\n",
+    );
+    let live = rotate.join("live.json");
+    let out = run_in(
+        dir.path(),
+        &[
+            "plan",
+            "m.yaml",
+            "--live",
+            live.to_str().unwrap(),
+            "--actor",
+            "deploy-bot",
+            "--out",
+            out_arg,
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("tenancy"), "{}", out.transcript());
+    assert!(!out_file.exists());
+}
+
+#[test]
+fn plan_out_writes_the_json_plan() {
+    let rotate = case("rotate-at-cap");
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("plan.json");
+    let out = run_in(
+        &rotate,
+        &[
+            "plan",
+            "manifest.yaml",
+            "--live",
+            "live.json",
+            "--actor",
+            "deploy-bot",
+            "--format",
+            "markdown",
+            "--out",
+            out_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(
+        out.stdout.contains('|'),
+        "markdown on stdout: {}",
+        out.stdout
+    );
+    let plan: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&out_file).unwrap()).unwrap();
+    assert_eq!(plan["format_version"], 1);
+    let actions: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["delete_api_key", "upload_api_key"]);
+}
+
+#[test]
+fn fingerprint_prints_the_oci_fingerprint() {
+    let vectors: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(root().join("tests/fixtures/oci/fingerprint-vectors.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for v in vectors["vectors"].as_array().unwrap() {
+        write(dir.path(), "k.pem", v["public_key_pem"].as_str().unwrap());
+        let out = run_in(dir.path(), &["fingerprint", "k.pem"]);
+        assert_eq!(out.code, 0, "{}", out.transcript());
+        assert_eq!(out.stdout.trim(), v["fingerprint"].as_str().unwrap());
+    }
+    let out = run_in(dir.path(), &["fingerprint", "nope.pem"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("nope.pem"), "{}", out.transcript());
+}
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(run_in(dir.path(), &["plan"]).code, 1);
+    assert_eq!(run_in(dir.path(), &["frobnicate"]).code, 1);
+    let help = run_in(dir.path(), &["--help"]);
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("Exit codes"), "{}", help.stdout);
+}

@@ -1,0 +1,85 @@
+//! Every example runs: it validates, matches the manifest schema, plans against its live
+//! snapshot as its actor without being rejected (snapshot-tested), and every key file in it is
+//! used by its manifest, so no example can rot.
+
+use std::fs;
+
+use crate::util::{extra_args, root, run_in, subdirs};
+
+fn manifest_validator() -> jsonschema::Validator {
+    let schema: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(root().join("schemas/manifest.schema.json")).unwrap(),
+    )
+    .unwrap();
+    jsonschema::validator_for(&schema).unwrap()
+}
+
+fn examples() -> Vec<std::path::PathBuf> {
+    subdirs(&root().join("examples"))
+        .into_iter()
+        .filter(|d| d.join("manifest.yaml").exists())
+        .collect()
+}
+
+#[test]
+fn there_are_at_least_three_examples() {
+    assert!(examples().len() >= 3, "{:?}", examples());
+}
+
+#[test]
+fn every_example_validates_and_matches_the_schema() {
+    let validator = manifest_validator();
+    for dir in examples() {
+        let out = run_in(&dir, &["validate", "manifest.yaml"]);
+        assert_eq!(out.code, 0, "{}: {}", dir.display(), out.transcript());
+        let text = fs::read_to_string(dir.join("manifest.yaml")).unwrap();
+        let value: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", dir.display());
+    }
+}
+
+#[test]
+fn every_example_plans_cleanly_against_its_live_snapshot() {
+    for dir in examples() {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let mut args = vec![
+            "plan",
+            "manifest.yaml",
+            "--live",
+            "live.json",
+            "--detailed-exitcode",
+        ];
+        let extra = extra_args(&dir);
+        args.extend(extra.iter().map(String::as_str));
+        let out = run_in(&dir, &args);
+        assert_eq!(
+            out.code,
+            2,
+            "{name} should plan changes: {}",
+            out.transcript()
+        );
+        insta::assert_snapshot!(format!("example_{name}"), out.transcript());
+    }
+}
+
+#[test]
+fn every_key_file_of_an_example_is_used_by_its_manifest() {
+    for dir in examples() {
+        let manifest = fs::read_to_string(dir.join("manifest.yaml")).unwrap();
+        let Ok(keys) = fs::read_dir(dir.join("keys")) else {
+            continue;
+        };
+        for key in keys {
+            let name = key.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(
+                manifest.contains(&format!("keys/{name}")),
+                "{}: keys/{name} is not used by the manifest",
+                dir.display()
+            );
+        }
+    }
+}
