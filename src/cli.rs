@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::backend::{self, ProfileSpec};
 use crate::keys;
 use crate::manifest::{self, KeyFiles, ManifestErrors};
 use crate::model::{Fingerprint, UserName};
@@ -53,6 +54,8 @@ enum Command {
     },
     /// Plan the changes that take the live tenancy to the manifest.
     Plan(PlanArgs),
+    /// Capture the live tenancy as a snapshot file (the API's own JSON objects).
+    Snapshot(SnapshotArgs),
     /// Print the OCI fingerprint of a public key file.
     Fingerprint {
         /// A PEM public key (`BEGIN PUBLIC KEY` or `BEGIN RSA PUBLIC KEY`).
@@ -83,19 +86,39 @@ impl From<FormatArg> for Format {
     }
 }
 
+/// Where live state comes from: a snapshot file, or a tenancy through an OCI profile.
+#[derive(Debug, Args)]
+struct LiveArgs {
+    /// Plan against a snapshot file (read-only) instead of a live tenancy.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["profile", "config_file", "endpoint"])]
+    live: Option<PathBuf>,
+    /// The user that will run the plan (required with --live; a profile names its own user).
+    #[arg(long, value_name = "NAME")]
+    actor: Option<String>,
+    /// The fingerprint of the key the actor signs with (with --live; lockout checks are exact
+    /// with it).
+    #[arg(long, value_name = "FP")]
+    actor_fingerprint: Option<String>,
+    /// The OCI config profile.
+    #[arg(long, env = "OCI_CLI_PROFILE", value_name = "NAME")]
+    profile: Option<String>,
+    /// The OCI config file [default: ~/.oci/config].
+    #[arg(long, env = "OCI_CONFIG_FILE", value_name = "FILE")]
+    config_file: Option<PathBuf>,
+    /// Talk to this Identity endpoint instead of the profile's region (e.g. an emulator).
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// How many users' API keys are listed at once.
+    #[arg(long, value_name = "N", default_value_t = crate::oci::client::DEFAULT_PARALLELISM)]
+    parallelism: usize,
+}
+
 #[derive(Debug, Args)]
 struct PlanArgs {
     /// The manifest file.
     manifest: PathBuf,
-    /// Plan against a snapshot file (read-only) instead of a live tenancy.
-    #[arg(long, value_name = "FILE")]
-    live: PathBuf,
-    /// The user that will run the plan (required with --live).
-    #[arg(long, value_name = "NAME")]
-    actor: String,
-    /// The fingerprint of the key the actor signs with (lockout checks are exact with it).
-    #[arg(long, value_name = "FP")]
-    actor_fingerprint: Option<String>,
+    #[command(flatten)]
+    live: LiveArgs,
     /// How to print the plan on stdout.
     #[arg(long, value_enum, default_value = "text")]
     format: FormatArg,
@@ -110,6 +133,15 @@ struct PlanArgs {
     allow_deletions: Option<u32>,
 }
 
+#[derive(Debug, Args)]
+struct SnapshotArgs {
+    #[command(flatten)]
+    live: LiveArgs,
+    /// Write the snapshot here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
 /// Runs the command line and returns the process exit code. Errors are printed once, here.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
@@ -122,6 +154,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let result = match cli.command {
         Command::Validate { manifest } => cmd_validate(&manifest),
         Command::Plan(args) => cmd_plan(&args),
+        Command::Snapshot(args) => cmd_snapshot(&args),
         Command::Fingerprint { key } => cmd_fingerprint(&key),
         Command::Schema { plan } => cmd_schema(plan),
     };
@@ -247,46 +280,126 @@ fn today() -> i64 {
     jiff::Timestamp::now().as_second().div_euclid(86_400)
 }
 
+/// The live state, where it came from, and the actor.
+struct Live {
+    snapshot: snapshot::Snapshot,
+    state: crate::model::State,
+    name: String,
+    actor: ActorSpec,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn profile_spec(args: &LiveArgs) -> ProfileSpec {
+    let home = std::env::var("HOME").ok();
+    ProfileSpec {
+        config_file: args
+            .config_file
+            .clone()
+            .unwrap_or_else(|| backend::default_config_file(home.as_deref())),
+        profile: args.profile.clone().unwrap_or_else(|| "DEFAULT".to_owned()),
+        endpoint: args.endpoint.clone(),
+        parallelism: args.parallelism,
+        passphrase_env: std::env::var("OCI_CLI_PASSPHRASE").ok(),
+        home,
+    }
+}
+
+/// Reads the live state from the source `args` name.
+fn read_live(args: &LiveArgs) -> Result<Live> {
+    if let Some(path) = &args.live {
+        let name = path.display().to_string();
+        let snap = snapshot::parse(&read_text(path, "snapshot")?, &name)?;
+        let state = snap.to_state(&name)?;
+        let Some(actor) = &args.actor else {
+            bail!("--live needs --actor NAME: the user that will run the plan");
+        };
+        let actor = UserName::new(actor);
+        if !state.users.contains_key(&actor) {
+            bail!("--actor {actor} is not a user in {name}; name the user that will run the plan");
+        }
+        let fingerprint = match &args.actor_fingerprint {
+            None => None,
+            Some(s) => Some(Fingerprint::parse(s).with_context(|| {
+                format!(
+                    "--actor-fingerprint `{s}` is not a fingerprint (16 hex bytes joined by `:`)"
+                )
+            })?),
+        };
+        return Ok(Live {
+            snapshot: snap,
+            state,
+            name,
+            actor: ActorSpec {
+                user: actor,
+                fingerprint,
+            },
+        });
+    }
+    if args.actor.is_some() || args.actor_fingerprint.is_some() {
+        bail!(
+            "--actor and --actor-fingerprint go with --live; with a profile the actor is the profile's user"
+        );
+    }
+    let spec = profile_spec(args);
+    let connected = backend::connect(&spec)?;
+    let name = match &spec.endpoint {
+        Some(url) => format!("{url} (profile {})", spec.profile),
+        None => format!(
+            "tenancy {} (profile {})",
+            connected.profile.tenancy, spec.profile
+        ),
+    };
+    let snap = runtime()?.block_on(connected.client.fetch_snapshot())?;
+    let state = snap.to_state(&name)?;
+    let actor = snap
+        .users
+        .iter()
+        .find(|u| u.id == connected.actor.as_str())
+        .map(|u| UserName::new(&u.name))
+        .with_context(|| {
+            format!(
+                "the profile's user {} is not in the tenancy it reads",
+                connected.actor
+            )
+        })?;
+    Ok(Live {
+        snapshot: snap,
+        state,
+        name,
+        actor: ActorSpec {
+            user: actor,
+            fingerprint: Some(connected.fingerprint),
+        },
+    })
+}
+
 fn cmd_plan(args: &PlanArgs) -> Result<u8> {
     let Some(loaded) = load_manifest(&args.manifest)? else {
         return Ok(EXIT_ERROR);
     };
-    let live_name = args.live.display().to_string();
-    let snap = snapshot::parse(&read_text(&args.live, "snapshot")?, &live_name)?;
-    let live = snap.to_state(&live_name)?;
-    if loaded.desired.tenancy != live.tenancy {
+    let live = read_live(&args.live)?;
+    if loaded.desired.tenancy != live.state.tenancy {
         bail!(
-            "the manifest is for tenancy {} but {live_name} holds tenancy {}",
+            "the manifest is for tenancy {} but {} holds tenancy {}",
             loaded.desired.tenancy,
-            live.tenancy
+            live.name,
+            live.state.tenancy
         );
     }
-    let actor = UserName::new(&args.actor);
-    if !live.users.contains_key(&actor) {
-        bail!("--actor {actor} is not a user in {live_name}; name the user that will run the plan");
-    }
-    let fingerprint = match &args.actor_fingerprint {
-        None => None,
-        Some(s) => Some(Fingerprint::parse(s).with_context(|| {
-            format!("--actor-fingerprint `{s}` is not a fingerprint (16 hex bytes joined by `:`)")
-        })?),
-    };
     let options = plan::Options {
         today: today(),
         allow_deletions: args.allow_deletions,
         manifest_digest: loaded.digest.clone(),
-        live_digest: snap.digest(),
+        live_digest: live.snapshot.digest(),
         manifest_diagnostics: loaded.diagnostics.clone(),
     };
-    let plan = plan::plan(
-        &loaded.desired,
-        &live,
-        &ActorSpec {
-            user: actor,
-            fingerprint,
-        },
-        &options,
-    );
+    let plan = plan::plan(&loaded.desired, &live.state, &live.actor, &options);
     emit_plan(&plan, args.format.into(), args.out.as_deref())?;
     Ok(if plan.is_rejected() {
         EXIT_REJECTED
@@ -295,6 +408,29 @@ fn cmd_plan(args: &PlanArgs) -> Result<u8> {
     } else {
         EXIT_OK
     })
+}
+
+fn cmd_snapshot(args: &SnapshotArgs) -> Result<u8> {
+    let live = read_live(&args.live)?;
+    let mut json = serde_json::to_vec_pretty(&live.snapshot)?;
+    json.push(b'\n');
+    match &args.out {
+        Some(path) => {
+            write_file_atomically(path, &json)
+                .with_context(|| format!("cannot write the snapshot to {}", path.display()))?;
+            writeln!(
+                io::stderr(),
+                "wrote {}: {} users, {} groups, {} memberships, {} API keys",
+                path.display(),
+                live.snapshot.users.len(),
+                live.snapshot.groups.len(),
+                live.snapshot.memberships.len(),
+                live.snapshot.api_keys.values().map(Vec::len).sum::<usize>()
+            )?;
+        }
+        None => io::stdout().write_all(&json)?,
+    }
+    Ok(EXIT_OK)
 }
 
 /// Writes the plan JSON to `out` (if any) and the chosen rendering to stdout.

@@ -2,8 +2,9 @@
 //! code. The library holds everything; `main.rs` only calls [`cli::run`].
 //!
 //! Pure core (no files, network, environment, clock or randomness): [`model`], [`keys`],
-//! [`manifest`], [`snapshot`], [`plan`], [`render`], [`oci::config`], [`oci::sign`], [`oci::wire`]. Shell: [`cli`], [`keygen`].
+//! [`manifest`], [`snapshot`], [`plan`], [`render`], [`oci::config`], [`oci::sign`], [`oci::wire`]. Shell: [`cli`], [`backend`], [`keygen`], [`oci::client`].
 
+pub mod backend;
 pub mod cli;
 pub mod keygen;
 pub mod keys;
