@@ -6,6 +6,7 @@
 //! implemented by the shell, which owns the filesystem). Private-key material is refused
 //! before YAML parsing, so no error message or snippet can ever echo it.
 
+pub mod export;
 pub mod raw;
 
 use std::collections::{BTreeMap, BTreeSet};
