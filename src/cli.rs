@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::apply;
 use crate::backend::{self, ProfileSpec};
 use crate::keys;
 use crate::manifest::{self, KeyFiles, ManifestErrors};
@@ -54,6 +55,12 @@ enum Command {
     },
     /// Plan the changes that take the live tenancy to the manifest.
     Plan(PlanArgs),
+    /// Apply a fresh plan of a manifest, or exactly a saved plan (`plan --out`).
+    Apply(ApplyArgs),
+    /// Report how the tenancy differs from the manifest; exit 2 on drift.
+    Drift(DriftArgs),
+    /// Write a manifest (and public-key files) that describes the live tenancy.
+    Import(ImportArgs),
     /// Capture the live tenancy as a snapshot file (the API's own JSON objects).
     Snapshot(SnapshotArgs),
     /// Print the OCI fingerprint of a public key file.
@@ -134,6 +141,52 @@ struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
+struct ApplyArgs {
+    /// A manifest (planned afresh, shown, then applied) or a saved plan from `plan --out`.
+    target: PathBuf,
+    #[command(flatten)]
+    live: LiveArgs,
+    /// Apply without asking (required when stdin is not a terminal).
+    #[arg(long)]
+    auto_approve: bool,
+    /// Directory for one-time console passwords (one new 0600 file per reset).
+    #[arg(long, value_name = "DIR", default_value = ".ociam/secrets")]
+    secrets_dir: PathBuf,
+    /// Accept up to N user/group deletions (above limits.max_deletions).
+    #[arg(long, value_name = "N")]
+    allow_deletions: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct DriftArgs {
+    /// The manifest file.
+    manifest: PathBuf,
+    #[command(flatten)]
+    live: LiveArgs,
+    /// How to print the report.
+    #[arg(long, value_enum, default_value = "text")]
+    format: ReportFormat,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    #[command(flatten)]
+    live: LiveArgs,
+    /// Directory to write `manifest.yaml` and `keys/` into (must not hold a manifest yet).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
 struct SnapshotArgs {
     #[command(flatten)]
     live: LiveArgs,
@@ -155,6 +208,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Validate { manifest } => cmd_validate(&manifest),
         Command::Plan(args) => cmd_plan(&args),
         Command::Snapshot(args) => cmd_snapshot(&args),
+        Command::Apply(args) => cmd_apply(&args),
+        Command::Drift(args) => cmd_drift(&args),
+        Command::Import(args) => cmd_import(&args),
         Command::Fingerprint { key } => cmd_fingerprint(&key),
         Command::Schema { plan } => cmd_schema(plan),
     };
@@ -286,6 +342,8 @@ struct Live {
     state: crate::model::State,
     name: String,
     actor: ActorSpec,
+    /// The client, when the state was read from a tenancy (not a snapshot file).
+    connected: Option<backend::Connected>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -339,6 +397,7 @@ fn read_live(args: &LiveArgs) -> Result<Live> {
                 user: actor,
                 fingerprint,
             },
+            connected: None,
         });
     }
     if args.actor.is_some() || args.actor_fingerprint.is_some() {
@@ -374,8 +433,9 @@ fn read_live(args: &LiveArgs) -> Result<Live> {
         name,
         actor: ActorSpec {
             user: actor,
-            fingerprint: Some(connected.fingerprint),
+            fingerprint: Some(connected.fingerprint.clone()),
         },
+        connected: Some(connected),
     })
 }
 
@@ -384,21 +444,8 @@ fn cmd_plan(args: &PlanArgs) -> Result<u8> {
         return Ok(EXIT_ERROR);
     };
     let live = read_live(&args.live)?;
-    if loaded.desired.tenancy != live.state.tenancy {
-        bail!(
-            "the manifest is for tenancy {} but {} holds tenancy {}",
-            loaded.desired.tenancy,
-            live.name,
-            live.state.tenancy
-        );
-    }
-    let options = plan::Options {
-        today: today(),
-        allow_deletions: args.allow_deletions,
-        manifest_digest: loaded.digest.clone(),
-        live_digest: live.snapshot.digest(),
-        manifest_diagnostics: loaded.diagnostics.clone(),
-    };
+    check_tenancy(&loaded, &live)?;
+    let options = plan_options(&loaded, &live, args.allow_deletions);
     let plan = plan::plan(&loaded.desired, &live.state, &live.actor, &options);
     emit_plan(&plan, args.format.into(), args.out.as_deref())?;
     Ok(if plan.is_rejected() {
@@ -496,4 +543,295 @@ fn cmd_schema(plan_schema: bool) -> Result<u8> {
     };
     io::stdout().write_all(text.as_bytes())?;
     Ok(EXIT_OK)
+}
+
+/// Whether `text` is a saved plan (JSON with a `format_version` and `changes`) rather than a
+/// manifest.
+fn is_saved_plan(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .is_ok_and(|v| v.get("format_version").is_some() && v.get("changes").is_some())
+}
+
+/// Asks on the terminal; `Ok(false)` unless the operator types `yes`.
+fn confirm(question: &str) -> Result<bool> {
+    let mut err = io::stderr().lock();
+    write!(err, "{question} Only 'yes' is accepted: ")?;
+    err.flush()?;
+    let mut answer = String::new();
+    io::stdin().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
+    let text = read_text(&args.target, "manifest or plan")?;
+    let saved = is_saved_plan(&text);
+    let (plan, loaded, live) = if saved {
+        let plan: Plan = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a plan this ociam can apply",
+                args.target.display()
+            )
+        })?;
+        if plan.format_version != plan::FORMAT_VERSION {
+            bail!(
+                "{} has plan format_version {}; this ociam applies {}",
+                args.target.display(),
+                plan.format_version,
+                plan::FORMAT_VERSION
+            );
+        }
+        let live = read_live(&args.live)?;
+        check_saved_plan(&plan, &live, &args.target)?;
+        (plan, None, live)
+    } else {
+        let Some(loaded) = load_manifest(&args.target)? else {
+            return Ok(EXIT_ERROR);
+        };
+        let live = read_live(&args.live)?;
+        check_tenancy(&loaded, &live)?;
+        let plan = plan::plan(
+            &loaded.desired,
+            &live.state,
+            &live.actor,
+            &plan_options(&loaded, &live, args.allow_deletions),
+        );
+        (plan, Some(loaded), live)
+    };
+    emit_plan(&plan, Format::Text, None)?;
+    if plan.is_rejected() {
+        writeln!(
+            io::stderr(),
+            "ociam: the plan is rejected by rules; nothing was applied"
+        )?;
+        return Ok(EXIT_REJECTED);
+    }
+    if plan.is_empty() {
+        return Ok(EXIT_OK);
+    }
+    if !args.auto_approve {
+        if !io::stdin().is_terminal() {
+            bail!("refusing to apply without --auto-approve: stdin is not a terminal");
+        }
+        let question = format!(
+            "Apply these {} changes to tenancy {} as {}?",
+            plan.changes.len(),
+            plan.tenancy,
+            plan.actor.user
+        );
+        if !confirm(&question)? {
+            writeln!(io::stderr(), "ociam: not applied")?;
+            return Ok(EXIT_ERROR);
+        }
+    }
+    let connected = live
+        .connected
+        .as_ref()
+        .context("apply needs a live tenancy: use a profile (--profile/--config-file/--endpoint), not --live")?;
+    let delivery = apply::Delivery {
+        secrets_dir: args.secrets_dir.clone(),
+    };
+    let target = apply::Target {
+        client: &connected.client,
+        snapshot: &live.snapshot,
+        live: &live.state,
+        desired: loaded.as_ref().map(|l| &l.desired),
+        actor: &live.actor,
+        delivery: &delivery,
+    };
+    let total = plan.changes.len();
+    let mut err = io::stderr();
+    let report = runtime()?.block_on(apply::execute(&target, &plan.changes, &mut |step| {
+        let status = match &step.status {
+            apply::StepStatus::Done => "done".to_owned(),
+            apply::StepStatus::Failed(why) => format!("FAILED: {why}"),
+            apply::StepStatus::NotStarted => "not started".to_owned(),
+        };
+        let delivered = step
+            .delivered_to
+            .as_ref()
+            .map(|p| format!(" (one-time password written to {})", p.display()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            err,
+            "[{}/{total}] {} {}: {status}{delivered}",
+            step.seq, step.action, step.subject
+        );
+    }));
+    let (done, failed, not_started) = report.counts();
+    writeln!(
+        io::stderr(),
+        "Applied {done} of {total} changes ({failed} failed, {not_started} not started)."
+    )?;
+    if !report.succeeded() {
+        return Ok(EXIT_ERROR);
+    }
+    verify_after_apply(args, loaded.as_ref(), &plan, &live)
+}
+
+/// Re-reads the tenancy and says whether it now matches; exit 2 with the remaining plan if not.
+fn verify_after_apply(
+    args: &ApplyArgs,
+    loaded: Option<&manifest::Loaded>,
+    applied: &Plan,
+    before: &Live,
+) -> Result<u8> {
+    let after = read_live(&args.live)?;
+    let remaining = match loaded {
+        Some(loaded) => plan::plan(
+            &loaded.desired,
+            &after.state,
+            &after.actor,
+            &plan_options(loaded, &after, args.allow_deletions),
+        ),
+        None => {
+            let mut expected = before.state.clone();
+            for change in &applied.changes {
+                plan::simulate::apply(&mut expected, change);
+            }
+            let desired = crate::model::Desired::mirror(&expected);
+            plan::plan(
+                &desired,
+                &after.state,
+                &after.actor,
+                &plan::Options::default(),
+            )
+        }
+    };
+    if remaining.is_empty() {
+        writeln!(io::stdout(), "The tenancy now matches the manifest.")?;
+        Ok(EXIT_OK)
+    } else {
+        writeln!(io::stdout(), "The tenancy still differs from the manifest:")?;
+        emit_plan(&remaining, Format::Text, None)?;
+        Ok(EXIT_CHANGES)
+    }
+}
+
+/// A saved plan applies only to the tenancy and live state it was made against.
+fn check_saved_plan(plan: &Plan, live: &Live, path: &Path) -> Result<()> {
+    if plan.tenancy != live.state.tenancy {
+        bail!(
+            "{} was made for tenancy {}, but {} is tenancy {}",
+            path.display(),
+            plan.tenancy,
+            live.name,
+            live.state.tenancy
+        );
+    }
+    if plan.actor.user != live.actor.user {
+        bail!(
+            "{} was made for actor {}, but these credentials are {}'s; re-plan with them",
+            path.display(),
+            plan.actor.user,
+            live.actor.user
+        );
+    }
+    if plan.live_digest != live.snapshot.digest() {
+        bail!(
+            "{} is stale: the tenancy changed since the plan was made; run `ociam plan` again and review the new plan",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn check_tenancy(loaded: &manifest::Loaded, live: &Live) -> Result<()> {
+    if loaded.desired.tenancy != live.state.tenancy {
+        bail!(
+            "the manifest is for tenancy {} but {} holds tenancy {}",
+            loaded.desired.tenancy,
+            live.name,
+            live.state.tenancy
+        );
+    }
+    Ok(())
+}
+
+fn plan_options(
+    loaded: &manifest::Loaded,
+    live: &Live,
+    allow_deletions: Option<u32>,
+) -> plan::Options {
+    plan::Options {
+        today: today(),
+        allow_deletions,
+        manifest_digest: loaded.digest.clone(),
+        live_digest: live.snapshot.digest(),
+        manifest_diagnostics: loaded.diagnostics.clone(),
+    }
+}
+
+fn cmd_drift(args: &DriftArgs) -> Result<u8> {
+    let Some(loaded) = load_manifest(&args.manifest)? else {
+        return Ok(EXIT_ERROR);
+    };
+    let live = read_live(&args.live)?;
+    check_tenancy(&loaded, &live)?;
+    let plan = plan::plan(
+        &loaded.desired,
+        &live.state,
+        &live.actor,
+        &plan_options(&loaded, &live, None),
+    );
+    let report = crate::drift::report(&plan);
+    let mut json = serde_json::to_vec_pretty(&report)?;
+    json.push(b'\n');
+    if let Some(path) = &args.out {
+        write_file_atomically(path, &json)
+            .with_context(|| format!("cannot write the drift report to {}", path.display()))?;
+    }
+    match args.format {
+        ReportFormat::Json => io::stdout().write_all(&json)?,
+        ReportFormat::Text => io::stdout().write_all(crate::drift::to_text(&report).as_bytes())?,
+    }
+    Ok(if report.drift { EXIT_CHANGES } else { EXIT_OK })
+}
+
+fn cmd_import(args: &ImportArgs) -> Result<u8> {
+    let live = read_live(&args.live)?;
+    let manifest_path = args.out.join("manifest.yaml");
+    if manifest_path.exists() {
+        bail!(
+            "{} already exists; import writes only into a directory without a manifest",
+            manifest_path.display()
+        );
+    }
+    let header = vec![
+        format!(
+            "Imported by ociam {} from {}.",
+            env!("CARGO_PKG_VERSION"),
+            live.name
+        ),
+        "Review before committing: every live user, group, membership and key is listed."
+            .to_owned(),
+    ];
+    let exported = manifest::export::export(&live.state, &header);
+    fs::create_dir_all(args.out.join("keys"))
+        .with_context(|| format!("cannot create {}", args.out.join("keys").display()))?;
+    for (relative, pem) in &exported.key_files {
+        let path = args.out.join(relative);
+        write_new_file(&path, pem.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    write_new_file(&manifest_path, exported.manifest.as_bytes())
+        .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    writeln!(
+        io::stderr(),
+        "wrote {} ({} users, {} groups) and {} key file(s)",
+        manifest_path.display(),
+        live.state.users.len(),
+        live.state.groups.len(),
+        exported.key_files.len()
+    )?;
+    Ok(EXIT_OK)
+}
+
+/// Creates `path` (which must not exist) with `bytes`.
+fn write_new_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }

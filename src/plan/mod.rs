@@ -69,14 +69,7 @@ pub fn plan(desired: &Desired, live: &State, actor: &ActorSpec, options: &Option
         },
         fingerprint: actor.fingerprint.clone(),
     };
-    let key_slots = check_steps(
-        desired,
-        live,
-        actor,
-        &admins,
-        &mut changes,
-        &mut diagnostics,
-    );
+    let key_slots = check_steps(desired, live, actor, &mut changes, &mut diagnostics);
     check_mass_deletion(desired, &changes, options.allow_deletions, &mut diagnostics);
     let diagnostics = tidy(diagnostics);
     let summary = Plan::summarize(&changes, &diagnostics);
@@ -169,17 +162,65 @@ fn check_steps(
     desired: &Desired,
     live: &State,
     actor: &ActorSpec,
-    admins: &AdminGroups,
     changes: &mut [Change],
     out: &mut Vec<Diagnostic>,
 ) -> Vec<KeySlots> {
-    let mut state = live.clone();
+    let mut checker = StepChecker::new(Some(desired), live.clone(), actor);
     let mut slots: BTreeMap<UserName, KeySlots> = BTreeMap::new();
-    let administrators = GroupName::from(ADMINISTRATORS);
     for change in changes.iter_mut() {
+        let before = change
+            .user
+            .as_ref()
+            .map_or(0, |u| checker.state.key_count(u));
+        out.extend(checker.check(change));
+        if let (true, Some(user)) = (change.key_slots.is_some(), &change.user) {
+            let after = checker.state.key_count(user);
+            let entry = slots.entry(user.clone()).or_insert(KeySlots {
+                user: user.clone(),
+                before: count(before),
+                peak: count(before),
+                after: count(before),
+            });
+            entry.peak = entry.peak.max(count(after));
+            entry.after = count(after);
+        }
+    }
+    slots.into_values().collect()
+}
+
+/// Checks the per-step rules one step at a time against a state that follows the steps: the
+/// planner walks the simulated plan with it, and the apply executor re-checks each step
+/// against the state it has just read before writing.
+pub struct StepChecker<'a> {
+    /// The manifest, for `federated-user` acknowledgements; `None` when applying a saved plan
+    /// (its own diagnostics already carry that rule).
+    desired: Option<&'a Desired>,
+    actor: &'a ActorSpec,
+    admins: AdminGroups,
+    /// The state before the next step.
+    pub state: State,
+}
+
+impl<'a> StepChecker<'a> {
+    /// A checker starting from `state`.
+    #[must_use]
+    pub fn new(desired: Option<&'a Desired>, state: State, actor: &'a ActorSpec) -> Self {
+        Self {
+            desired,
+            actor,
+            admins: AdminGroups::from_policies(&state.policies, &state.tenancy),
+            state,
+        }
+    }
+
+    /// Checks `change` against the current state, records its authority and key slots, then
+    /// advances the state past it. Returns the step's findings.
+    pub fn check(&mut self, change: &mut Change) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        let (state, actor, admins) = (&mut self.state, self.actor, &self.admins);
         let step = change.seq;
         let subject = change.subject();
-        let actor_admin = admins.is_admin(&state, &actor.user);
+        let actor_admin = admins.is_admin(state, &actor.user);
         let op = credential_owner(change).map_or(Operation::Administer, |owner| {
             Operation::Credential { owner }
         });
@@ -217,15 +258,18 @@ fn check_steps(
                 .at_step(step),
             );
         }
-        check_federated(desired, &state, change, &subject, out);
-        check_capability(&state, change, out);
-        check_lockout(&state, actor, admins, change, &subject, out);
+        if let Some(desired) = self.desired {
+            check_federated(desired, state, change, &subject, &mut out);
+        }
+        check_capability(state, change, &mut out);
+        check_lockout(state, actor, admins, change, &subject, &mut out);
 
+        let administrators = GroupName::from(ADMINISTRATORS);
         let user = change.user.clone();
         let key_step = matches!(change.action, Action::UploadApiKey | Action::DeleteApiKey);
         let before = user.as_ref().map_or(0, |u| state.key_count(u));
-        let admins_before = change.action_empties_admins(&state, &administrators);
-        simulate::apply(&mut state, change);
+        let admins_before = change.action_empties_admins(state, &administrators);
+        simulate::apply(state, change);
         if admins_before
             && !state.group_has_members(&administrators)
             && state.groups.contains_key(&administrators)
@@ -243,20 +287,12 @@ fn check_steps(
         if let (true, Some(user)) = (key_step, user) {
             let after = state.key_count(&user);
             change.key_slots = Some(format!("{before}/{MAX_API_KEYS} -> {after}/{MAX_API_KEYS}"));
-            let entry = slots.entry(user.clone()).or_insert(KeySlots {
-                user: user.clone(),
-                before: count(before),
-                peak: count(before),
-                after: count(before),
-            });
-            entry.peak = entry.peak.max(count(after));
-            entry.after = count(after);
             if after > MAX_API_KEYS {
                 out.push(rules::check_max_keys_step(&user, after, step));
             }
         }
+        out
     }
-    slots.into_values().collect()
 }
 
 fn count(n: usize) -> u32 {

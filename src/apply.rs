@@ -1,0 +1,416 @@
+//! The apply executor: walks `plan.changes` in order through the Identity client, re-checking
+//! each step's rules against the state it has just read before it writes, and stops at the
+//! first failure. Users and groups it creates get the ownership tag; a password reset writes
+//! the one-time password to a new 0600 file and only then updates the reset tag.
+//!
+//! Shell: network and the secrets directory. It never prints, logs or returns a one-time
+//! password; the report names the file it went to.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use secrecy::ExposeSecret as _;
+
+use crate::model::{
+    Desired, GroupName, Membership, OWNERSHIP_TAG, Ocid, RESET_TAG, State, UserName,
+};
+use crate::oci::client::{ClientError, IdentityClient, MembershipFilter};
+use crate::oci::wire;
+use crate::plan::rules::Severity;
+use crate::plan::{Action, ActorSpec, Change, StepChecker};
+use crate::snapshot::Snapshot;
+
+/// What happened to one step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepStatus {
+    /// Written.
+    Done,
+    /// Refused by a rule or by the service; the message says why.
+    Failed(String),
+    /// Not attempted (an earlier step failed).
+    NotStarted,
+}
+
+/// One step's outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepReport {
+    /// `seq` of the change.
+    pub seq: u32,
+    /// The change's action.
+    pub action: Action,
+    /// The change's subject (`user.alice`, …).
+    pub subject: String,
+    /// What happened.
+    pub status: StepStatus,
+    /// Where a one-time password was written, for password resets.
+    pub delivered_to: Option<PathBuf>,
+}
+
+/// The outcome of an apply.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Every step, in plan order.
+    pub steps: Vec<StepReport>,
+}
+
+impl ApplyReport {
+    /// Whether every step was written.
+    #[must_use]
+    pub fn succeeded(&self) -> bool {
+        self.steps.iter().all(|s| s.status == StepStatus::Done)
+    }
+
+    /// Counts of done, failed and not-started steps.
+    #[must_use]
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let done = self
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Done)
+            .count();
+        let failed = self
+            .steps
+            .iter()
+            .filter(|s| matches!(s.status, StepStatus::Failed(_)))
+            .count();
+        (done, failed, self.steps.len() - done - failed)
+    }
+}
+
+/// The OCIDs and tags the executor needs, from the live snapshot and from its own creates.
+#[derive(Clone, Debug, Default)]
+struct Ids {
+    tenancy: Ocid,
+    users: BTreeMap<UserName, Ocid>,
+    user_tags: BTreeMap<UserName, BTreeMap<String, String>>,
+    groups: BTreeMap<GroupName, Ocid>,
+    memberships: BTreeMap<Membership, Ocid>,
+}
+
+impl Ids {
+    fn from_snapshot(snapshot: &Snapshot) -> Self {
+        let mut ids = Self {
+            tenancy: Ocid::new(&snapshot.tenancy),
+            ..Self::default()
+        };
+        let live = |s: &Option<String>| wire::is_live(s.as_deref());
+        let mut user_by_id = BTreeMap::new();
+        for u in snapshot.users.iter().filter(|u| live(&u.lifecycle_state)) {
+            ids.users.insert(UserName::new(&u.name), Ocid::new(&u.id));
+            ids.user_tags
+                .insert(UserName::new(&u.name), u.freeform_tags.clone());
+            user_by_id.insert(u.id.as_str(), UserName::new(&u.name));
+        }
+        let mut group_by_id = BTreeMap::new();
+        for g in snapshot.groups.iter().filter(|g| live(&g.lifecycle_state)) {
+            ids.groups.insert(GroupName::new(&g.name), Ocid::new(&g.id));
+            group_by_id.insert(g.id.as_str(), GroupName::new(&g.name));
+        }
+        for m in snapshot
+            .memberships
+            .iter()
+            .filter(|m| live(&m.lifecycle_state))
+        {
+            if let (Some(user), Some(group)) = (
+                user_by_id.get(m.user_id.as_str()),
+                group_by_id.get(m.group_id.as_str()),
+            ) {
+                ids.memberships.insert(
+                    Membership {
+                        user: user.clone(),
+                        group: group.clone(),
+                    },
+                    Ocid::new(&m.id),
+                );
+            }
+        }
+        ids
+    }
+
+    fn user(&self, change: &Change) -> Result<(UserName, Ocid), String> {
+        let name = change.user.clone().ok_or("the step names no user")?;
+        let id = self
+            .users
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| format!("user {name} does not exist"))?;
+        Ok((name, id))
+    }
+
+    fn group(&self, change: &Change) -> Result<(GroupName, Ocid), String> {
+        let name = change.group.clone().ok_or("the step names no group")?;
+        let id = self
+            .groups
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| format!("group {name} does not exist"))?;
+        Ok((name, id))
+    }
+}
+
+/// Where one-time passwords go.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    /// A directory (created 0700 if missing) for one new 0600 file per reset.
+    pub secrets_dir: PathBuf,
+}
+
+/// What an apply runs against.
+pub struct Target<'a> {
+    /// The Identity client (the actor's credentials).
+    pub client: &'a IdentityClient,
+    /// The live snapshot the plan was made against (OCIDs and tags come from it).
+    pub snapshot: &'a Snapshot,
+    /// The same, as the planner's state.
+    pub live: &'a State,
+    /// The manifest's desired state (for the per-step re-checks); `None` for a saved plan.
+    pub desired: Option<&'a Desired>,
+    /// Who runs the plan.
+    pub actor: &'a ActorSpec,
+    /// Where one-time passwords go.
+    pub delivery: &'a Delivery,
+}
+
+/// Applies `changes` in order, starting from the live state they were planned against.
+/// `on_step` is told about each step as it finishes (for progress output).
+pub async fn execute(
+    target: &Target<'_>,
+    changes: &[Change],
+    on_step: &mut dyn FnMut(&StepReport),
+) -> ApplyReport {
+    let mut ids = Ids::from_snapshot(target.snapshot);
+    let mut checker = StepChecker::new(target.desired, target.live.clone(), target.actor);
+    let mut report = ApplyReport::default();
+    let mut failed = false;
+    for change in changes {
+        let mut step = StepReport {
+            seq: change.seq,
+            action: change.action,
+            subject: change.subject(),
+            status: StepStatus::NotStarted,
+            delivered_to: None,
+        };
+        if !failed {
+            let mut rechecked = change.clone();
+            let errors: Vec<String> = checker
+                .check(&mut rechecked)
+                .into_iter()
+                .filter(|d| d.severity == Severity::Error)
+                .map(|d| format!("{}: {}", d.rule, d.message))
+                .collect();
+            step.status = if errors.is_empty() {
+                match run(target.client, &mut ids, change, target.delivery, &mut step).await {
+                    Ok(()) => StepStatus::Done,
+                    Err(e) => StepStatus::Failed(e),
+                }
+            } else {
+                StepStatus::Failed(format!("refused before writing: {}", errors.join("; ")))
+            };
+            failed = step.status != StepStatus::Done;
+        }
+        on_step(&step);
+        report.steps.push(step);
+    }
+    report
+}
+
+fn api(e: ClientError) -> String {
+    e.to_string()
+}
+
+fn owned_tags() -> BTreeMap<String, String> {
+    BTreeMap::from([(OWNERSHIP_TAG.to_owned(), "true".to_owned())])
+}
+
+async fn run(
+    client: &IdentityClient,
+    ids: &mut Ids,
+    change: &Change,
+    delivery: &Delivery,
+    step: &mut StepReport,
+) -> Result<(), String> {
+    let after = change.after.clone().unwrap_or_default();
+    match change.action {
+        Action::CreateGroup => {
+            let name = change.group.clone().ok_or("the step names no group")?;
+            let details = wire::CreateGroupDetails {
+                compartment_id: ids.tenancy.to_string(),
+                name: name.to_string(),
+                description: after.description.unwrap_or_default(),
+                freeform_tags: Some(owned_tags()),
+                defined_tags: None,
+            };
+            let created = client.create_group(&details).await.map_err(api)?;
+            ids.groups.insert(name, Ocid::new(created.value.id));
+        }
+        Action::CreateUser => {
+            let name = change.user.clone().ok_or("the step names no user")?;
+            let details = wire::CreateUserDetails {
+                compartment_id: ids.tenancy.to_string(),
+                name: name.to_string(),
+                description: after.description.unwrap_or_default(),
+                email: after.email,
+                freeform_tags: Some(owned_tags()),
+                defined_tags: None,
+            };
+            let created = client.create_user(&details).await.map_err(api)?;
+            ids.users.insert(name.clone(), Ocid::new(created.value.id));
+            ids.user_tags.insert(name, created.value.freeform_tags);
+        }
+        Action::UpdateUser => {
+            let (_, id) = ids.user(change)?;
+            let details = wire::UpdateUserDetails {
+                description: after.description,
+                email: after.email,
+                ..wire::UpdateUserDetails::default()
+            };
+            client.update_user(&id, &details, None).await.map_err(api)?;
+        }
+        Action::UpdateGroup => {
+            let (_, id) = ids.group(change)?;
+            let details = wire::UpdateGroupDetails {
+                description: after.description,
+                ..wire::UpdateGroupDetails::default()
+            };
+            client
+                .update_group(&id, &details, None)
+                .await
+                .map_err(api)?;
+        }
+        Action::UpdateCapabilities => {
+            let (_, id) = ids.user(change)?;
+            let details = wire::UpdateUserCapabilitiesDetails {
+                can_use_api_keys: after.api_keys,
+                can_use_console_password: after.console_password,
+                ..wire::UpdateUserCapabilitiesDetails::default()
+            };
+            client
+                .update_user_capabilities(&id, &details, None)
+                .await
+                .map_err(api)?;
+        }
+        Action::AddToGroup => {
+            let (user, user_id) = ids.user(change)?;
+            let (group, group_id) = ids.group(change)?;
+            let details = wire::AddUserToGroupDetails {
+                user_id: user_id.to_string(),
+                group_id: group_id.to_string(),
+            };
+            let added = client.add_user_to_group(&details).await.map_err(api)?;
+            ids.memberships
+                .insert(Membership { user, group }, Ocid::new(added.value.id));
+        }
+        Action::RemoveFromGroup => {
+            let (user, user_id) = ids.user(change)?;
+            let (group, group_id) = ids.group(change)?;
+            let key = Membership { user, group };
+            let id = match ids.memberships.get(&key) {
+                Some(id) => id.clone(),
+                None => client
+                    .list_user_group_memberships(MembershipFilter::UserAndGroup {
+                        user: &user_id,
+                        group: &group_id,
+                    })
+                    .await
+                    .map_err(api)?
+                    .into_iter()
+                    .next()
+                    .map(|m| Ocid::new(m.id))
+                    .ok_or_else(|| format!("{} is not a member of {}", key.user, key.group))?,
+            };
+            client
+                .remove_user_from_group(&id, None)
+                .await
+                .map_err(api)?;
+            ids.memberships.remove(&key);
+        }
+        Action::UploadApiKey => {
+            let (_, id) = ids.user(change)?;
+            let key = change
+                .public_key
+                .clone()
+                .ok_or("the step carries no public key")?;
+            client
+                .upload_api_key(&id, &wire::CreateApiKeyDetails { key })
+                .await
+                .map_err(api)?;
+        }
+        Action::DeleteApiKey => {
+            let (_, id) = ids.user(change)?;
+            let fingerprint = change.fingerprint.clone().ok_or("the step names no key")?;
+            client
+                .delete_api_key(&id, &fingerprint, None)
+                .await
+                .map_err(api)?;
+        }
+        Action::ResetConsolePassword => {
+            let (name, id) = ids.user(change)?;
+            let reset = after.reset.unwrap_or(1);
+            let answer = client.create_or_reset_ui_password(&id).await.map_err(api)?;
+            let password = answer
+                .value
+                .password
+                .ok_or("the service returned no one-time password (identity-domain tenancies email a reset link instead)")?;
+            let path = deliver(
+                &delivery.secrets_dir,
+                &name,
+                reset,
+                password.expose_secret(),
+            )
+            .map_err(|e| format!("the password was reset but could not be delivered: {e}"))?;
+            step.delivered_to = Some(path);
+            let mut tags = ids.user_tags.get(&name).cloned().unwrap_or_default();
+            tags.insert(RESET_TAG.to_owned(), reset.to_string());
+            let details = wire::UpdateUserDetails {
+                freeform_tags: Some(tags.clone()),
+                ..wire::UpdateUserDetails::default()
+            };
+            client.update_user(&id, &details, None).await.map_err(api)?;
+            ids.user_tags.insert(name, tags);
+        }
+        Action::DeleteUser => {
+            let (name, id) = ids.user(change)?;
+            client.delete_user(&id, None).await.map_err(api)?;
+            ids.users.remove(&name);
+        }
+        Action::DeleteGroup => {
+            let (name, id) = ids.group(change)?;
+            client.delete_group(&id, None).await.map_err(api)?;
+            ids.groups.remove(&name);
+        }
+    }
+    Ok(())
+}
+
+/// Writes `password` to a new file `<dir>/<user>.reset-<n>.txt` with mode 0600, refusing to
+/// overwrite or follow an existing file.
+fn deliver(dir: &Path, user: &UserName, reset: u32, password: &str) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let safe: String = user
+        .as_str()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.@+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("{safe}.reset-{reset}.txt"));
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    file.write_all(password.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    Ok(path)
+}
