@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::apply;
 use crate::backend::{self, ProfileSpec};
+use crate::emulator;
 use crate::keys;
 use crate::manifest::{self, KeyFiles, ManifestErrors};
 use crate::model::{Fingerprint, UserName};
@@ -63,6 +64,9 @@ enum Command {
     Import(ImportArgs),
     /// Capture the live tenancy as a snapshot file (the API's own JSON objects).
     Snapshot(SnapshotArgs),
+    /// Run the local OCI Identity API emulator (prints its URL and config file, then serves
+    /// until ctrl-c or SIGTERM).
+    Emulator(EmulatorArgs),
     /// Print the OCI fingerprint of a public key file.
     Fingerprint {
         /// A PEM public key (`BEGIN PUBLIC KEY` or `BEGIN RSA PUBLIC KEY`).
@@ -195,6 +199,32 @@ struct SnapshotArgs {
     out: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+struct EmulatorArgs {
+    /// Data directory; on first start it gets a tenancy, user `admin` in `Administrators`, its
+    /// key (`admin-key.pem`) and `oci-config`.
+    #[arg(long, value_name = "DIR", default_value = emulator::DEFAULT_DATA_DIR)]
+    data: PathBuf,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    listen: std::net::SocketAddr,
+    /// A snapshot whose objects are added on first start.
+    #[arg(long, value_name = "FILE")]
+    seed: Option<PathBuf>,
+    /// Delay every request by MS milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    latency: u64,
+    /// Answer this fraction (0 to 1) of requests with 429 or 503 and `retry-after: 1`.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    fail_rate: f64,
+    /// The most items one list page returns.
+    #[arg(long, value_name = "N", default_value_t = emulator::DEFAULT_PAGE_SIZE)]
+    page_size: usize,
+    /// Allow --listen on a non-loopback address (anyone who can reach it can try to sign in).
+    #[arg(long)]
+    allow_non_loopback: bool,
+}
+
 /// Runs the command line and returns the process exit code. Errors are printed once, here.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
@@ -212,6 +242,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Drift(args) => cmd_drift(&args),
         Command::Import(args) => cmd_import(&args),
         Command::Fingerprint { key } => cmd_fingerprint(&key),
+        Command::Emulator(args) => cmd_emulator(args),
         Command::Schema { plan } => cmd_schema(plan),
     };
     match result {
@@ -532,6 +563,26 @@ fn cmd_fingerprint(path: &Path) -> Result<u8> {
     if let Some(problem) = keys::strength_problem(&key) {
         writeln!(io::stderr(), "warning[weak-key]: {problem}")?;
     }
+    Ok(EXIT_OK)
+}
+
+fn cmd_emulator(args: EmulatorArgs) -> Result<u8> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .try_init();
+    emulator::run_emulator(emulator::Config {
+        data_dir: args.data,
+        listen: args.listen,
+        seed: args.seed,
+        latency_ms: args.latency,
+        fail_rate: args.fail_rate,
+        page_size: args.page_size,
+        skew_check: true,
+        allow_non_loopback: args.allow_non_loopback,
+    })?;
     Ok(EXIT_OK)
 }
 

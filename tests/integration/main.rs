@@ -1,8 +1,11 @@
 //! The one integration test binary: the CLI end to end (exit codes, messages), plan cases
-//! from fixture directories, every example, and the generated schemas.
+//! from fixture directories, every example, the generated schemas, the emulator over
+//! loopback sockets, and Oracle's own `oci` CLI against it.
 
 mod cli;
+mod emulator;
 mod examples;
+mod oci_cli;
 mod plan_cases;
 mod schema;
 mod util;

@@ -68,3 +68,61 @@ pub fn subdirs(dir: &Path) -> Vec<PathBuf> {
     dirs.sort();
     dirs
 }
+
+/// An `ociam emulator` process on an ephemeral loopback port, killed when dropped.
+pub struct Emulator {
+    child: std::process::Child,
+    /// Its data directory (kept while the emulator lives).
+    pub data: tempfile::TempDir,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Emulator {
+    /// Starts an emulator on a fresh data directory with `extra` flags, and waits for the line
+    /// that says where it listens.
+    pub fn start(extra: &[&str]) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let (child, url) = Self::spawn(data.path(), extra);
+        Self { child, data, url }
+    }
+
+    /// Starts `ociam emulator --data DIR`, returning the process and its URL.
+    pub fn spawn(data: &Path, extra: &[&str]) -> (std::process::Child, String) {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ociam"))
+            .args(["emulator", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("the emulator starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("the emulator prints where it listens")
+                .expect("readable stdout");
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep draining stdout so the emulator never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        (child, url)
+    }
+
+    /// The `oci-config` the emulator wrote for its admin.
+    pub fn config_file(&self) -> PathBuf {
+        self.data.path().join("oci-config")
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

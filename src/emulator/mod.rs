@@ -1,0 +1,484 @@
+//! A local emulator of the OCI Identity API (classic IAM, `/20160918`): users, capabilities,
+//! API keys, UI passwords, groups, memberships, policies (read only), the tenancy and its region
+//! subscription, with OCI's shapes, status codes, headers, error bodies, paging, etags and
+//! retry tokens (see `oci/API.md`). Oracle's `oci` CLI and ociam's own client work against it
+//! unchanged: point them at the printed URL with the written `oci-config`.
+//!
+//! Shell: this module owns the data directory (lock, first-start bootstrap files), the socket,
+//! the tokio runtime, the clock and randomness (request ids, one-time passwords, fault
+//! injection). The pieces: [`store`] (durable tenancy and the rules), [`auth`] (request
+//! signatures), [`handlers`] (thin axum handlers), [`http`] (error bodies, extractors, decoding), `middleware` (request ids, faults),
+//! `datadir` (lock and bootstrap files).
+//!
+//! Must not: bind anything but loopback unless told to explicitly, log or return private keys,
+//! one-time passwords or request bodies, or acknowledge a write before it is committed.
+
+pub mod auth;
+mod datadir;
+pub mod handlers;
+pub mod http;
+mod middleware;
+pub mod store;
+
+use std::future::Future;
+use std::io::{self, Write as _};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::keygen::KeygenError;
+use crate::snapshot::SnapshotError;
+use store::{Store, StoreError};
+
+/// The API version path every route lives under.
+pub const API_PREFIX: &str = "/20160918";
+/// Largest request body accepted, in bytes (IAM payloads are tiny).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Default `--page-size`: the most items one list page returns.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+/// Items per page when a client sends no `limit` (capped by the page size).
+pub const DEFAULT_LIMIT: usize = 25;
+/// Default `--data` directory.
+pub const DEFAULT_DATA_DIR: &str = ".ociam/emulator";
+
+/// How to run the emulator.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The data directory (`emulator.db`, `emulator.lock`, `admin-key.pem`, `oci-config`).
+    pub data_dir: PathBuf,
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// A snapshot whose objects are added on first start.
+    pub seed: Option<PathBuf>,
+    /// Delay before handling each request, in milliseconds.
+    pub latency_ms: u64,
+    /// Fraction (0 to 1) of requests answered 429 or 503 with `retry-after: 1`, before any
+    /// authentication or write.
+    pub fail_rate: f64,
+    /// The most items a list page returns (`limit` is honoured up to this).
+    pub page_size: usize,
+    /// Reject request dates more than 5 minutes from the clock (off only for known-answer
+    /// signing vectors).
+    pub skew_check: bool,
+    /// Allow listening on a non-loopback address.
+    pub allow_non_loopback: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            seed: None,
+            latency_ms: 0,
+            fail_rate: 0.0,
+            page_size: DEFAULT_PAGE_SIZE,
+            skew_check: true,
+            allow_non_loopback: false,
+        }
+    }
+}
+
+/// The emulator's time source (injected so tests control token expiry and timestamps).
+pub trait Clock: Send + Sync {
+    /// Now, in Unix milliseconds.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        jiff::Timestamp::now().as_millisecond()
+    }
+}
+
+/// A clock that moves only when told to (tests).
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// A clock reading `ms`.
+    #[must_use]
+    pub fn new(ms: i64) -> Self {
+        Self(AtomicI64::new(ms))
+    }
+
+    /// Moves the clock forward by `ms`.
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Why the emulator could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    /// A setting is out of range.
+    #[error("invalid emulator setting: {0}")]
+    InvalidConfig(String),
+    /// `--listen` names a non-loopback address without the explicit opt-in.
+    #[error(
+        "refusing to listen on {addr}: it is not a loopback address; the emulator accepts \
+         signed requests from anyone who can reach it, so it binds 127.0.0.1 or ::1 unless \
+         you pass --allow-non-loopback"
+    )]
+    NonLoopback {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The data directory cannot be created or used.
+    #[error("emulator data directory {path}: {source}")]
+    DataDir {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Another emulator holds the data directory's lock.
+    #[error(
+        "another emulator is already running on data directory {dir} (it holds {lock}); stop \
+         it or pass another --data directory"
+    )]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// The seed snapshot cannot be read.
+    #[error("cannot read seed snapshot {path}: {source}")]
+    SeedRead {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The seed snapshot is not a valid snapshot.
+    #[error(transparent)]
+    SeedParse(#[from] SnapshotError),
+    /// The admin key pair cannot be generated.
+    #[error("cannot generate the admin key: {0}")]
+    Keygen(#[from] KeygenError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The listening socket cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Serving failed, or the runtime could not start.
+    #[error("emulator server: {0}")]
+    Serve(io::Error),
+}
+
+/// What every handler and middleware shares.
+#[derive(Clone)]
+pub struct AppState {
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+    page_size: usize,
+    skew_check: bool,
+    latency_ms: u64,
+    fail_rate: f64,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("page_size", &self.page_size)
+            .field("skew_check", &self.skew_check)
+            .field("latency_ms", &self.latency_ms)
+            .field("fail_rate", &self.fail_rate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// The state for `store` with `config`'s serving settings.
+    #[must_use]
+    pub fn new(store: Arc<Store>, clock: Arc<dyn Clock>, config: &Config) -> Self {
+        Self {
+            store,
+            clock,
+            page_size: config.page_size.max(1),
+            skew_check: config.skew_check,
+            latency_ms: config.latency_ms,
+            fail_rate: config.fail_rate,
+        }
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+}
+
+/// The emulator's HTTP application: every route, authentication, fault injection, request ids
+/// and the 64 KiB body limit.
+pub fn app(state: AppState) -> Router {
+    handlers::routes()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate_layer,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            MAX_BODY_BYTES,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::faults,
+        ))
+        .layer(axum::middleware::from_fn(middleware::common_headers))
+        .with_state(state)
+}
+
+/// A started emulator: data directory locked and initialized, socket bound, not yet serving.
+pub struct Emulator {
+    listener: TcpListener,
+    url: String,
+    data_dir: PathBuf,
+    config_file: PathBuf,
+    state: AppState,
+    _lock: std::fs::File,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("url", &self.url)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// Locks and (on first start) bootstraps the data directory, opens the store and binds the
+    /// socket, with the system clock.
+    ///
+    /// # Errors
+    /// See [`EmulatorError`].
+    pub async fn start(config: Config) -> Result<Self, EmulatorError> {
+        Self::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Emulator::start`] with an injected clock.
+    ///
+    /// # Errors
+    /// See [`EmulatorError`].
+    pub async fn start_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, EmulatorError> {
+        if !(0.0..=1.0).contains(&config.fail_rate) {
+            return Err(EmulatorError::InvalidConfig(
+                "--fail-rate must be between 0 and 1".to_owned(),
+            ));
+        }
+        if config.page_size == 0 {
+            return Err(EmulatorError::InvalidConfig(
+                "--page-size must be at least 1".to_owned(),
+            ));
+        }
+        if !config.listen.ip().is_loopback() && !config.allow_non_loopback {
+            return Err(EmulatorError::NonLoopback {
+                addr: config.listen,
+            });
+        }
+        let (data_dir, lock) = datadir::prepare(&config.data_dir)?;
+        let store = Arc::new(Store::open(
+            &data_dir.join(datadir::DB_FILE),
+            clock.clone(),
+        )?);
+        datadir::initialize(&store, &data_dir, config.seed.as_deref())?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| EmulatorError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        Ok(Self {
+            listener,
+            url: format!("http://{addr}"),
+            config_file: data_dir.join(datadir::CONFIG_FILE),
+            data_dir,
+            state: AppState::new(store, clock, &config),
+            _lock: lock,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`: the endpoint for `--endpoint`.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The (absolute) data directory.
+    #[must_use]
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// `DATA/oci-config`, profile `DEFAULT`, for the bootstrap admin.
+    #[must_use]
+    pub fn config_file(&self) -> &Path {
+        &self.config_file
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests and returns (the
+    /// data directory lock is released on return).
+    ///
+    /// # Errors
+    /// [`EmulatorError::Serve`].
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), EmulatorError> {
+        let app = app(self.state.clone());
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(EmulatorError::Serve)
+    }
+}
+
+/// Starts the emulator, prints `ociam emulator listening on URL (data: DIR)` and the config
+/// file's path to stdout (flushed; tests parse the first line), and serves until `shutdown`.
+///
+/// # Errors
+/// See [`EmulatorError`].
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), EmulatorError> {
+    let emulator = Emulator::start(config).await?;
+    let banner = format!(
+        "ociam emulator listening on {url} (data: {data})\n\
+         oci config: {config} (profile DEFAULT); try: oci --config-file {config} --endpoint {url} iam user list\n",
+        url = emulator.url(),
+        data = emulator.data_dir().display(),
+        config = emulator.config_file().display(),
+    );
+    let mut out = io::stdout().lock();
+    if let Err(e) = out.write_all(banner.as_bytes()).and_then(|()| out.flush()) {
+        // Nobody reads stdout any more (a closed pipe): keep serving regardless.
+        tracing::warn!(error = %e, "cannot print the emulator's URL to stdout");
+    }
+    drop(out);
+    emulator.run(shutdown).await
+}
+
+/// Completes on ctrl-c or (on Unix) SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// The `ociam emulator` subcommand: a runtime, [`serve`], and a graceful stop on ctrl-c or
+/// SIGTERM.
+///
+/// # Errors
+/// See [`EmulatorError`].
+pub fn run_emulator(config: Config) -> Result<(), EmulatorError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(EmulatorError::Serve)?;
+    runtime.block_on(serve(config, shutdown_signal()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bad_settings_and_non_loopback_addresses_are_refused_before_anything_happens() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let base = Config {
+            data_dir: data.clone(),
+            ..Config::default()
+        };
+        let public = Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+            ..base.clone()
+        };
+        let err = Emulator::start(public).await.unwrap_err();
+        assert!(matches!(err, EmulatorError::NonLoopback { .. }), "{err}");
+        assert!(err.to_string().contains("--allow-non-loopback"), "{err}");
+        for bad in [
+            Config {
+                fail_rate: 1.5,
+                ..base.clone()
+            },
+            Config {
+                page_size: 0,
+                ..base.clone()
+            },
+        ] {
+            let err = Emulator::start(bad).await.unwrap_err();
+            assert!(matches!(err, EmulatorError::InvalidConfig(_)), "{err}");
+        }
+        assert!(!data.exists(), "nothing was created");
+    }
+
+    #[tokio::test]
+    async fn a_second_emulator_on_a_locked_data_dir_fails_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().join("data"),
+            ..Config::default()
+        };
+        let first = Emulator::start(config.clone()).await.unwrap();
+        let err = Emulator::start(config.clone()).await.unwrap_err();
+        assert!(matches!(err, EmulatorError::Locked { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("another emulator is already running on data directory"),
+            "{err}"
+        );
+        drop(first);
+        Emulator::start(config).await.unwrap();
+    }
+}
