@@ -119,6 +119,16 @@ struct LiveArgs {
     /// Talk to this Identity endpoint instead of the profile's region (e.g. an emulator).
     #[arg(long, value_name = "URL")]
     endpoint: Option<String>,
+    /// Use the embedded emulator, started in-process on a loopback port, with its data in DIR
+    /// [default: .ociam/emulator, seeded with a demo tenancy on first use].
+    #[arg(
+        long,
+        value_name = "DIR",
+        num_args = 0..=1,
+        default_missing_value = emulator::DEFAULT_DATA_DIR,
+        conflicts_with_all = ["live", "profile", "config_file", "endpoint"]
+    )]
+    emulator: Option<PathBuf>,
     /// How many users' API keys are listed at once.
     #[arg(long, value_name = "N", default_value_t = crate::oci::client::DEFAULT_PARALLELISM)]
     parallelism: usize,
@@ -377,11 +387,72 @@ struct Live {
     connected: Option<backend::Connected>,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+/// The process's async runtime, started on first use.
+fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")
+        .context("cannot start the async runtime")?;
+    let _ = RUNTIME.set(rt);
+    RUNTIME.get().context("cannot start the async runtime")
+}
+
+/// The demo tenancy the embedded emulator starts with (see examples/quickstart).
+const DEMO_SEED: &str = include_str!("../examples/quickstart/seed.json");
+
+/// Starts the embedded emulator once per process and returns its URL and `oci-config`.
+/// The default directory, `.ociam/emulator`, is seeded with the demo tenancy on first use.
+fn embedded_emulator(dir: &Path) -> Result<(String, PathBuf)> {
+    static STARTED: std::sync::OnceLock<(String, PathBuf)> = std::sync::OnceLock::new();
+    if let Some(started) = STARTED.get() {
+        return Ok(started.clone());
+    }
+    let default = dir == Path::new(emulator::DEFAULT_DATA_DIR);
+    let data_dir = dir.to_owned();
+    let mut seed = None;
+    if default && !data_dir.join("oci-config").exists() {
+        let path = data_dir
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("demo-seed.json");
+        fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        fs::write(&path, DEMO_SEED).with_context(|| format!("cannot write {}", path.display()))?;
+        seed = Some(path);
+    }
+    let config = emulator::Config {
+        data_dir: data_dir.clone(),
+        seed,
+        ..emulator::Config::default()
+    };
+    let rt = runtime()?;
+    let started = rt
+        .block_on(emulator::Emulator::start(config))
+        .with_context(|| {
+            format!(
+                "cannot start the embedded emulator on {}",
+                data_dir.display()
+            )
+        })?;
+    let url = started.url().to_owned();
+    let config_file = started.config_file().to_owned();
+    writeln!(
+        io::stderr(),
+        "ociam: using the embedded emulator at {url} (data: {})",
+        data_dir.display()
+    )?;
+    rt.spawn(async move {
+        let _ = started.run(std::future::pending()).await;
+    });
+    let _ = STARTED.set((url, config_file));
+    STARTED
+        .get()
+        .cloned()
+        .context("the embedded emulator did not start")
 }
 
 fn profile_spec(args: &LiveArgs) -> ProfileSpec {
@@ -436,7 +507,13 @@ fn read_live(args: &LiveArgs) -> Result<Live> {
             "--actor and --actor-fingerprint go with --live; with a profile the actor is the profile's user"
         );
     }
-    let spec = profile_spec(args);
+    let mut spec = profile_spec(args);
+    if let Some(dir) = &args.emulator {
+        let (url, config_file) = embedded_emulator(dir)?;
+        spec.config_file = config_file;
+        spec.profile = "DEFAULT".to_owned();
+        spec.endpoint = Some(url);
+    }
     let connected = backend::connect(&spec)?;
     let name = match &spec.endpoint {
         Some(url) => format!("{url} (profile {})", spec.profile),
