@@ -385,6 +385,8 @@ struct Live {
     actor: ActorSpec,
     /// The client, when the state was read from a tenancy (not a snapshot file).
     connected: Option<backend::Connected>,
+    /// Set when the actor may read only its own user (not a tenancy administrator).
+    scope: Option<UserName>,
 }
 
 /// The process's async runtime, started on first use.
@@ -500,6 +502,7 @@ fn read_live(args: &LiveArgs) -> Result<Live> {
                 fingerprint,
             },
             connected: None,
+            scope: None,
         });
     }
     if args.actor.is_some() || args.actor_fingerprint.is_some() {
@@ -522,7 +525,19 @@ fn read_live(args: &LiveArgs) -> Result<Live> {
             connected.profile.tenancy, spec.profile
         ),
     };
-    let snap = runtime()?.block_on(connected.client.fetch_snapshot())?;
+    let rt = runtime()?;
+    let (snap, scoped) = match rt.block_on(connected.client.fetch_snapshot()) {
+        Ok(snap) => (snap, false),
+        Err(e) if e.status() == Some(404) => {
+            // OCI answers 404 to the tenancy-wide lists of a user that is not an
+            // administrator; such a user may still read (and manage) its own credentials.
+            let own = rt
+                .block_on(connected.client.fetch_own_snapshot(&connected.actor))
+                .with_context(|| format!("after {e}"))?;
+            (own, true)
+        }
+        Err(e) => return Err(e.into()),
+    };
     let state = snap.to_state(&name)?;
     let actor = snap
         .users
@@ -535,15 +550,22 @@ fn read_live(args: &LiveArgs) -> Result<Live> {
                 connected.actor
             )
         })?;
+    if scoped {
+        writeln!(
+            io::stderr(),
+            "ociam: {actor} is not a tenancy administrator; it reads (and plans) only its own user and API keys"
+        )?;
+    }
     Ok(Live {
         snapshot: snap,
         state,
         name,
         actor: ActorSpec {
-            user: actor,
+            user: actor.clone(),
             fingerprint: Some(connected.fingerprint.clone()),
         },
         connected: Some(connected),
+        scope: scoped.then_some(actor),
     })
 }
 
@@ -886,6 +908,7 @@ fn plan_options(
         manifest_digest: loaded.digest.clone(),
         live_digest: live.snapshot.digest(),
         manifest_diagnostics: loaded.diagnostics.clone(),
+        scope: live.scope.clone(),
     }
 }
 

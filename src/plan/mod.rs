@@ -50,14 +50,28 @@ pub struct Options {
     pub live_digest: String,
     /// Findings of the manifest-only rules, carried into the plan.
     pub manifest_diagnostics: Vec<Diagnostic>,
+    /// Set when the live state holds only this user (what an actor that is not a tenancy
+    /// administrator may read): the plan then covers that user's own credentials only, and
+    /// every other manifest entry is `not-authorized`.
+    pub scope: Option<UserName>,
 }
 
 /// Plans the changes that take `live` to `desired`, as `actor`.
 #[must_use]
 pub fn plan(desired: &Desired, live: &State, actor: &ActorSpec, options: &Options) -> Plan {
+    let mut diagnostics = options.manifest_diagnostics.clone();
+    let scoped;
+    let desired = match &options.scope {
+        Some(user) => {
+            let (d, findings) = scope_to(desired, user);
+            diagnostics.extend(findings);
+            scoped = d;
+            &scoped
+        }
+        None => desired,
+    };
     let diffed = diff::diff(desired, live, options.today);
     let mut changes = order::order(diffed.changes, live);
-    let mut diagnostics = options.manifest_diagnostics.clone();
     diagnostics.extend(diffed.diagnostics);
     let admins = AdminGroups::from_policies(&live.policies, &live.tenancy);
     let actor_info = Actor {
@@ -84,6 +98,78 @@ pub fn plan(desired: &Desired, live: &State, actor: &ActorSpec, options: &Option
         key_slots,
         summary,
     }
+}
+
+/// The part of `desired` an actor that can read only its own user may plan: that user's entry
+/// without `groups:` (memberships cannot be read), nothing else; every other entry becomes a
+/// `not-authorized` finding.
+fn scope_to(desired: &Desired, user: &UserName) -> (Desired, Vec<Diagnostic>) {
+    let mut findings = Vec::new();
+    let help = format!(
+        "plan this manifest as a tenancy administrator, or give {user}'s pipeline a manifest \
+         that lists only {user}"
+    );
+    let mut list = |kind: &str, names: Vec<&str>| {
+        if names.is_empty() {
+            return;
+        }
+        let shown = names
+            .iter()
+            .take(20)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = names.len().saturating_sub(20);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        findings.push(Diagnostic::new(
+            Rule::NotAuthorized,
+            kind,
+            format!(
+                "{user} is not a tenancy administrator, so it can neither read nor change these \
+                 {kind}: {shown}{more}"
+            ),
+            help.clone(),
+        ));
+    };
+    list(
+        "users",
+        desired
+            .users
+            .keys()
+            .filter(|u| *u != user)
+            .map(UserName::as_str)
+            .collect(),
+    );
+    list(
+        "groups",
+        desired.groups.keys().map(GroupName::as_str).collect(),
+    );
+    let mut scoped = Desired {
+        tenancy: desired.tenancy.clone(),
+        limits: desired.limits,
+        ..Desired::default()
+    };
+    if let Some(entry) = desired.users.get(user) {
+        let mut entry = entry.clone();
+        if let Some(groups) = entry.groups.take() {
+            let at = groups.values().next().unwrap_or(&entry.location).clone();
+            findings.push(
+                Diagnostic::new(
+                    Rule::NotAuthorized,
+                    format!("user.{user}"),
+                    format!("{user} is not a tenancy administrator, so it cannot read or change its group memberships"),
+                    format!("remove `groups:` from {user}'s entry in this pipeline's manifest"),
+                )
+                .at(&at),
+            );
+        }
+        scoped.users.insert(user.clone(), entry);
+    }
+    (scoped, findings)
 }
 
 /// Errors first, then by step and subject; each finding once. A step finding that repeats a

@@ -3,8 +3,10 @@
 //! loopback sockets, and Oracle's own `oci` CLI against it.
 
 mod cli;
+mod client;
 mod emulator;
 mod examples;
+mod live;
 mod oci_cli;
 mod plan_cases;
 mod schema;

@@ -12,6 +12,28 @@ use crate::oci::wire::{self, ApiKey, Group, Policy, User, UserGroupMembership};
 use crate::snapshot::{self, Snapshot};
 
 impl IdentityClient {
+    /// What a user that is not a tenancy administrator may read: its own user and its own API
+    /// keys (OCI answers 404 to its tenancy-wide lists). The snapshot holds just those.
+    ///
+    /// # Errors
+    /// The first [`ClientError`].
+    pub async fn fetch_own_snapshot(&self, user: &Ocid) -> Result<Snapshot, ClientError> {
+        let me = self.get_user(user).await?.value;
+        let mut keys = self.list_api_keys(user).await?;
+        keys.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+        let mut api_keys = std::collections::BTreeMap::new();
+        if !keys.is_empty() {
+            api_keys.insert(user.to_string(), keys);
+        }
+        Ok(Snapshot {
+            format_version: snapshot::FORMAT_VERSION,
+            tenancy: self.inner.tenancy.to_string(),
+            users: vec![me],
+            api_keys,
+            ..Snapshot::default()
+        })
+    }
+
     /// The whole tenancy as a [`Snapshot`]: see [`IdentityClient::fetch_snapshot_with_progress`].
     ///
     /// # Errors

@@ -1,0 +1,1039 @@
+//! The main job end to end against a live tenancy: the built `ociam` binary talks to a separate
+//! `ociam emulator` process (127.0.0.1:0, fresh data directory) through `--config-file
+//! <data>/oci-config --endpoint <url>`, exactly as it would talk to OCI.
+//!
+//! Most tests are state sequences (dnscontrol style): each step applies a manifest, which must
+//! exit 0 and report `The tenancy now matches the manifest.`, and then `plan
+//! --detailed-exitcode` must exit 0 (the re-plan is empty). Out-of-band changes are made with
+//! ociam's own `IdentityClient`, signing as the emulator's admin. Keys are generated at run
+//! time; no private key is committed. Nothing here sleeps: every wait is on a process.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ociam::backend::ProfileSpec;
+use ociam::keygen::GeneratedKey;
+use ociam::model::{GroupName, Membership, Ocid, State, UserName};
+use ociam::oci::client::{IdentityClient, MembershipFilter};
+use ociam::oci::wire;
+use serde_json::{Value, json};
+
+use crate::util::{Emulator, Outcome, root, run_in};
+
+const MATCHES: &str = "The tenancy now matches the manifest.";
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// The value of `key=` in an `oci-config` file.
+fn config_value(config: &Path, key: &str) -> String {
+    let text = fs::read_to_string(config).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in {}:\n{text}", config.display()))
+        .trim()
+        .to_owned()
+}
+
+fn user(name: &str) -> UserName {
+    UserName::new(name)
+}
+
+fn member(state: &State, u: &str, g: &str) -> bool {
+    state.memberships.contains_key(&Membership {
+        user: UserName::new(u),
+        group: GroupName::new(g),
+    })
+}
+
+fn keys_of(state: &State, u: &str) -> BTreeSet<String> {
+    state
+        .api_keys
+        .get(&user(u))
+        .map(|keys| keys.keys().map(|f| f.as_str().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+fn fps(keys: &[&GeneratedKey]) -> BTreeSet<String> {
+    keys.iter()
+        .map(|k| k.fingerprint.as_str().to_owned())
+        .collect()
+}
+
+/// Runs a future on a fresh single-threaded runtime (the tests themselves are synchronous).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// Byte offset of `needle` in `hay`, with a readable failure.
+#[track_caller]
+fn position(hay: &str, needle: &str) -> usize {
+    hay.find(needle)
+        .unwrap_or_else(|| panic!("`{needle}` not found in:\n{hay}"))
+}
+
+/// An emulator process plus a working directory for manifests and public keys.
+struct Live {
+    emu: Emulator,
+    tenancy: String,
+    dir: tempfile::TempDir,
+    secrets: PathBuf,
+}
+
+impl Live {
+    fn start(extra: &[&str]) -> Self {
+        let emu = Emulator::start(extra);
+        let tenancy = config_value(&emu.config_file(), "tenancy");
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("keys")).unwrap();
+        let secrets = dir.path().join("secrets");
+        Self {
+            emu,
+            tenancy,
+            dir,
+            secrets,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `ociam args... --config-file <admin config> --endpoint <url>`, in the working directory.
+    fn ociam(&self, args: &[&str]) -> Outcome {
+        self.ociam_as(&self.emu.config_file(), args)
+    }
+
+    /// The same, signing with another config file.
+    fn ociam_as(&self, config: &Path, args: &[&str]) -> Outcome {
+        let config = config.display().to_string();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--config-file", &config, "--endpoint", &self.emu.url]);
+        run_in(self.path(), &all)
+    }
+
+    /// `apply FILE --auto-approve --secrets-dir <secrets>` as the admin.
+    fn apply(&self, file: &str) -> Outcome {
+        self.apply_as(&self.emu.config_file(), file)
+    }
+
+    fn apply_as(&self, config: &Path, file: &str) -> Outcome {
+        let secrets = self.secrets.display().to_string();
+        self.ociam_as(
+            config,
+            &["apply", file, "--auto-approve", "--secrets-dir", &secrets],
+        )
+    }
+
+    /// Generates a key pair and writes its public half to `keys/<name>.pem`.
+    fn key(&self, name: &str) -> GeneratedKey {
+        let key = ociam::keygen::generate_rsa_2048().unwrap();
+        fs::write(
+            self.path().join("keys").join(format!("{name}.pem")),
+            &key.public_spki_pem,
+        )
+        .unwrap();
+        key
+    }
+
+    /// Writes `file` = the manifest header for this tenancy + `body`.
+    fn manifest(&self, file: &str, body: &str) {
+        fs::write(
+            self.path().join(file),
+            format!("version: 1\ntenancy: {}\n{body}", self.tenancy),
+        )
+        .unwrap();
+    }
+
+    /// One step of a sequence: apply `body` (exit 0, "now matches"), then the re-plan is empty.
+    #[track_caller]
+    fn step(&self, file: &str, body: &str) -> Outcome {
+        self.manifest(file, body);
+        let applied = self.apply(file);
+        assert_eq!(applied.code, 0, "apply {file}\n{}", applied.transcript());
+        assert!(
+            applied.stdout.contains(MATCHES),
+            "apply {file}\n{}",
+            applied.transcript()
+        );
+        let replan = self.ociam(&["plan", file, "--detailed-exitcode"]);
+        assert_eq!(
+            replan.code,
+            0,
+            "re-plan of {file} after apply is not empty\n{}",
+            replan.transcript()
+        );
+        assert!(
+            replan.stdout.contains("No changes."),
+            "{}",
+            replan.transcript()
+        );
+        applied
+    }
+
+    /// The live tenancy as the admin reads it (`ociam snapshot`).
+    fn state(&self) -> State {
+        let out = self.ociam(&["snapshot"]);
+        assert_eq!(out.code, 0, "snapshot\n{}", out.transcript());
+        ociam::snapshot::parse(&out.stdout, "snapshot")
+            .unwrap()
+            .to_state("snapshot")
+            .unwrap()
+    }
+
+    /// An Identity client signing as the emulator's admin, built from its `oci-config`.
+    fn client(&self) -> IdentityClient {
+        ociam::backend::connect(&ProfileSpec {
+            config_file: self.emu.config_file(),
+            profile: "DEFAULT".to_owned(),
+            endpoint: Some(self.emu.url.clone()),
+            parallelism: 4,
+            passphrase_env: None,
+            home: None,
+        })
+        .expect("the emulator's oci-config connects")
+        .client
+    }
+
+    /// The OCID of live user `name`.
+    fn user_id(&self, name: &str) -> Ocid {
+        self.state().users[&user(name)]
+            .id
+            .clone()
+            .expect("a live user has an id")
+    }
+
+    /// Writes an `oci-config` (the emulator's format) for `name`, signing with `key`.
+    fn config_for(&self, name: &str, key: &GeneratedKey) -> PathBuf {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let id = self.user_id(name);
+        let dir = self.path().join(format!("{name}-oci"));
+        fs::create_dir(&dir).unwrap();
+        let key_file = dir.join("key.pem");
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&key_file)
+            .unwrap();
+        f.write_all(key.private_pkcs8_pem.as_bytes()).unwrap();
+        let config = dir.join("oci-config");
+        fs::write(
+            &config,
+            format!(
+                "[DEFAULT]\nuser={id}\nfingerprint={}\nkey_file={}\ntenancy={}\nregion=us-ashburn-1\n",
+                key.fingerprint,
+                key_file.display(),
+                self.tenancy
+            ),
+        )
+        .unwrap();
+        config
+    }
+}
+
+fn create_user_out_of_band(client: &IdentityClient, tenancy: &str, name: &str) -> Ocid {
+    let created = block_on(client.create_user(&wire::CreateUserDetails {
+        compartment_id: tenancy.to_owned(),
+        name: name.to_owned(),
+        description: format!("{name}, created outside ociam"),
+        ..wire::CreateUserDetails::default()
+    }))
+    .unwrap();
+    assert!(
+        created.value.freeform_tags.is_empty(),
+        "created without ociam's tag"
+    );
+    Ocid::new(created.value.id)
+}
+
+fn remove_membership_out_of_band(client: &IdentityClient, user: &Ocid, group: &Ocid) {
+    block_on(async {
+        let found = client
+            .list_user_group_memberships(MembershipFilter::UserAndGroup { user, group })
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        client
+            .remove_user_from_group(&Ocid::new(&found[0].id), None)
+            .await
+            .unwrap();
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// State sequences
+
+/// A new team: a group, three users with keys and memberships, one password reset. The
+/// one-time password lands in exactly one new 0600 file and never on the terminal.
+#[test]
+fn onboard_a_team_then_the_replan_is_empty() {
+    let live = Live::start(&[]);
+    let (ana, ben, cho) = (live.key("ana"), live.key("ben"), live.key("cho"));
+    let applied = live.step(
+        "team.yaml",
+        "groups:
+  - name: platform
+    description: Platform team
+users:
+  - name: ana
+    description: Ana
+    email: ana@example.com
+    groups: [platform]
+    api_keys:
+      - file: keys/ana.pem
+    console_password:
+      reset: 1
+  - name: ben
+    description: Ben
+    groups: [platform]
+    api_keys:
+      - file: keys/ben.pem
+  - name: cho
+    description: Cho
+    groups: [platform]
+    api_keys:
+      - file: keys/cho.pem
+",
+    );
+    let state = live.state();
+    assert!(state.groups[&GroupName::new("platform")].managed);
+    for (name, key) in [("ana", &ana), ("ben", &ben), ("cho", &cho)] {
+        let u = &state.users[&user(name)];
+        assert!(u.managed, "{name} carries the ownership tag");
+        assert!(member(&state, name, "platform"), "{name} in platform");
+        assert_eq!(keys_of(&state, name), fps(&[key]), "{name}'s keys");
+    }
+    assert_eq!(state.users[&user("ana")].password_reset, Some(1));
+    assert_eq!(state.users[&user("ben")].password_reset, None);
+    assert_eq!(
+        state.users[&user("ana")].email.as_deref(),
+        Some("ana@example.com")
+    );
+
+    // Exactly one one-time password, for ana, 0600, in a 0700 directory, never printed.
+    use std::os::unix::fs::PermissionsExt as _;
+    let files: Vec<PathBuf> = fs::read_dir(&live.secrets)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("ana"), "{name}");
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&files[0]), 0o600);
+    assert_eq!(mode(&live.secrets), 0o700);
+    let password = fs::read_to_string(&files[0]).unwrap();
+    let password = password.trim();
+    assert!(password.len() >= 8, "a real password was written");
+    assert!(
+        !applied.stdout.contains(password) && !applied.stderr.contains(password),
+        "the one-time password was printed"
+    );
+    assert!(
+        applied.stderr.contains(&name),
+        "the step names the file: {}",
+        applied.transcript()
+    );
+}
+
+/// A user at the three-key cap rotates one key: the delete is applied before the upload.
+#[test]
+fn rotate_a_key_at_the_cap_deletes_before_it_uploads() {
+    let live = Live::start(&[]);
+    let keys: Vec<GeneratedKey> = (1..=4).map(|i| live.key(&format!("svc-{i}"))).collect();
+    live.step(
+        "svc.yaml",
+        "users:
+  - name: svc
+    description: service account
+    api_keys:
+      - file: keys/svc-1.pem
+      - file: keys/svc-2.pem
+      - file: keys/svc-3.pem
+",
+    );
+    assert_eq!(
+        keys_of(&live.state(), "svc"),
+        fps(&[&keys[0], &keys[1], &keys[2]])
+    );
+    let applied = live.step(
+        "svc.yaml",
+        "users:
+  - name: svc
+    description: service account
+    api_keys:
+      - file: keys/svc-1.pem
+      - file: keys/svc-2.pem
+      - file: keys/svc-4.pem
+",
+    );
+    let delete = format!("delete_api_key api_key.svc/{}", keys[2].fingerprint);
+    let upload = format!("upload_api_key api_key.svc/{}", keys[3].fingerprint);
+    // The progress lines (stderr) show the order in which the steps ran.
+    assert!(
+        position(&applied.stderr, &delete) < position(&applied.stderr, &upload),
+        "{}",
+        applied.transcript()
+    );
+    assert!(
+        applied.stdout.contains("deleted before the upload"),
+        "{}",
+        applied.transcript()
+    );
+    assert_eq!(
+        keys_of(&live.state(), "svc"),
+        fps(&[&keys[0], &keys[1], &keys[3]])
+    );
+}
+
+/// A user moves from one group to another: added to the new one before leaving the old one.
+#[test]
+fn move_a_user_between_groups() {
+    let live = Live::start(&[]);
+    let groups = "groups:
+  - name: blue
+    description: Blue team
+  - name: green
+    description: Green team
+";
+    live.step(
+        "m.yaml",
+        &format!("{groups}users:\n  - name: mover\n    groups: [blue]\n"),
+    );
+    let before = live.state();
+    assert!(member(&before, "mover", "blue") && !member(&before, "mover", "green"));
+    let applied = live.step(
+        "m.yaml",
+        &format!("{groups}users:\n  - name: mover\n    groups: [green]\n"),
+    );
+    let after = live.state();
+    assert!(member(&after, "mover", "green"), "joined green");
+    assert!(!member(&after, "mover", "blue"), "left blue");
+    assert!(
+        position(&applied.stderr, "add_to_group membership.green/mover")
+            < position(&applied.stderr, "remove_from_group membership.blue/mover"),
+        "make before break: {}",
+        applied.transcript()
+    );
+}
+
+/// A tombstoned user who is in a group and holds keys is removed from the group, loses its
+/// keys and is deleted; the group and its other member stay.
+#[test]
+fn offboard_with_a_tombstone() {
+    let live = Live::start(&[]);
+    live.key("leaver-1");
+    live.key("leaver-2");
+    let stayer = live.key("stayer");
+    live.step(
+        "o.yaml",
+        "groups:
+  - name: staff
+users:
+  - name: leaver
+    groups: [staff]
+    api_keys:
+      - file: keys/leaver-1.pem
+      - file: keys/leaver-2.pem
+  - name: stayer
+    groups: [staff]
+    api_keys:
+      - file: keys/stayer.pem
+",
+    );
+    let before = live.state();
+    assert!(member(&before, "leaver", "staff"));
+    assert_eq!(keys_of(&before, "leaver").len(), 2);
+    let applied = live.step(
+        "o.yaml",
+        "groups:
+  - name: staff
+users:
+  - name: leaver
+    state: absent
+  - name: stayer
+    groups: [staff]
+    api_keys:
+      - file: keys/stayer.pem
+",
+    );
+    assert!(
+        applied.stderr.contains("delete_user user.leaver: done"),
+        "{}",
+        applied.transcript()
+    );
+    let after = live.state();
+    assert!(!after.users.contains_key(&user("leaver")), "leaver deleted");
+    assert!(!member(&after, "leaver", "staff"));
+    assert!(keys_of(&after, "leaver").is_empty());
+    assert!(after.groups.contains_key(&GroupName::new("staff")));
+    assert!(member(&after, "stayer", "staff"));
+    assert_eq!(keys_of(&after, "stayer"), fps(&[&stayer]));
+}
+
+/// `prune: {users: true}` deletes only the unlisted user ociam created; a user created
+/// directly through the API (no ownership tag) is reported as unmanaged and survives.
+#[test]
+fn prune_deletes_only_owned_users() {
+    let live = Live::start(&[]);
+    live.step(
+        "p.yaml",
+        "users:
+  - name: keeper
+    description: stays listed
+  - name: owned
+    description: created by ociam
+",
+    );
+    let outsider = create_user_out_of_band(&live.client(), &live.tenancy, "outsider");
+    let state = live.state();
+    assert!(state.users[&user("owned")].managed);
+    assert!(!state.users[&user("outsider")].managed);
+
+    let applied = live.step(
+        "p.yaml",
+        "prune:
+  users: true
+users:
+  - name: keeper
+    description: stays listed
+",
+    );
+    assert!(
+        applied.stderr.contains("delete_user user.owned: done"),
+        "{}",
+        applied.transcript()
+    );
+    assert!(
+        applied.stdout.contains("pruned"),
+        "{}",
+        applied.transcript()
+    );
+    let unmanaged = applied
+        .stdout
+        .lines()
+        .find(|l| l.contains("note[unmanaged]") && l.contains("users"))
+        .unwrap_or_else(|| panic!("no unmanaged note\n{}", applied.transcript()));
+    assert!(unmanaged.contains("outsider"), "{unmanaged}");
+    assert!(
+        !applied.stdout.contains("user.outsider") && !applied.stderr.contains("user.outsider"),
+        "no change touches the unowned user\n{}",
+        applied.transcript()
+    );
+    let after = live.state();
+    assert!(!after.users.contains_key(&user("owned")), "owned pruned");
+    assert_eq!(
+        after.users[&user("outsider")].id.as_ref(),
+        Some(&outsider),
+        "outsider survives"
+    );
+    assert!(after.users.contains_key(&user("keeper")));
+    assert!(after.users.contains_key(&user("admin")));
+}
+
+/// Sets up `dev` (whose private key the test keeps) and `bob`, each with one key, as the
+/// admin; returns dev's config file, dev's key and bob's key.
+fn dev_and_bob(live: &Live) -> (PathBuf, GeneratedKey, GeneratedKey) {
+    let dev = live.key("dev-1");
+    let bob = live.key("bob-1");
+    live.step(
+        "admin.yaml",
+        "users:
+  - name: dev
+    description: developer
+    api_keys:
+      - file: keys/dev-1.pem
+  - name: bob
+    description: another developer
+    api_keys:
+      - file: keys/bob-1.pem
+",
+    );
+    let config = live.config_for("dev", &dev);
+    (config, dev, bob)
+}
+
+/// A non-admin adds a second key to itself while keeping the one it signs with (self-service).
+#[test]
+fn a_non_admin_rotates_its_own_key() {
+    let live = Live::start(&[]);
+    let (dev_config, dev, _) = dev_and_bob(&live);
+    let second = live.key("dev-2");
+    live.manifest(
+        "dev.yaml",
+        "users:
+  - name: dev
+    api_keys:
+      - file: keys/dev-1.pem
+      - file: keys/dev-2.pem
+",
+    );
+    let planned = live.ociam_as(&dev_config, &["plan", "dev.yaml", "--detailed-exitcode"]);
+    assert_eq!(planned.code, 2, "{}", planned.transcript());
+    assert!(
+        planned.stdout.contains("self-service"),
+        "{}",
+        planned.transcript()
+    );
+    let applied = live.apply_as(&dev_config, "dev.yaml");
+    assert_eq!(applied.code, 0, "{}", applied.transcript());
+    assert!(applied.stdout.contains(MATCHES), "{}", applied.transcript());
+    let replan = live.ociam_as(&dev_config, &["plan", "dev.yaml", "--detailed-exitcode"]);
+    assert_eq!(replan.code, 0, "{}", replan.transcript());
+    assert_eq!(keys_of(&live.state(), "dev"), fps(&[&dev, &second]));
+}
+
+/// A non-admin's manifest that changes another user's key is rejected (exit 3, not-authorized)
+/// and nothing is written.
+#[test]
+fn a_non_admin_is_refused_on_another_users_key() {
+    let live = Live::start(&[]);
+    let (dev_config, _, bob) = dev_and_bob(&live);
+    live.key("bob-2");
+    live.manifest(
+        "bob.yaml",
+        "users:
+  - name: bob
+    api_keys:
+      - file: keys/bob-2.pem
+",
+    );
+    for args in [
+        vec!["plan", "bob.yaml"],
+        vec!["apply", "bob.yaml", "--auto-approve", "--secrets-dir", "s"],
+    ] {
+        let out = live.ociam_as(&dev_config, &args);
+        assert_eq!(out.code, 3, "{args:?}\n{}", out.transcript());
+        assert!(
+            out.stdout.contains("not-authorized") || out.stderr.contains("not-authorized"),
+            "{args:?}\n{}",
+            out.transcript()
+        );
+    }
+    assert_eq!(keys_of(&live.state(), "bob"), fps(&[&bob]));
+}
+
+/// A non-admin reads only its own user and keys, and a manifest entry for its own group
+/// memberships is refused rather than guessed.
+#[test]
+fn a_non_admin_reads_only_itself_and_may_not_plan_its_memberships() {
+    let live = Live::start(&[]);
+    let (dev_config, _, _) = dev_and_bob(&live);
+    live.manifest(
+        "dev.yaml",
+        "users:\n  - name: dev\n    groups: []\n    api_keys:\n      - file: keys/dev-1.pem\n",
+    );
+    let out = live.ociam_as(&dev_config, &["plan", "dev.yaml"]);
+    assert_eq!(out.code, 3, "{}", out.transcript());
+    assert!(
+        out.stderr.contains("reads (and plans) only its own user"),
+        "{}",
+        out.transcript()
+    );
+    assert!(
+        out.stdout
+            .contains("cannot read or change its group memberships"),
+        "{}",
+        out.transcript()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// import, drift, saved plans, confirmation
+
+/// A seed snapshot with `users` users (`u000`…), 5 groups, memberships, a federated user and
+/// keys with real PEMs for every 20th user.
+fn big_seed(tenancy: &str, users: usize) -> Value {
+    let time = "2026-09-01T10:00:00.000Z";
+    let groups: Vec<Value> = (0..5)
+        .map(|g| {
+            json!({"id": format!("ocid1.group.oc1..g{g}"), "compartmentId": tenancy,
+                   "name": format!("group-{g}"), "description": format!("Group {g}"),
+                   "timeCreated": time, "lifecycleState": "ACTIVE"})
+        })
+        .collect();
+    let mut all_users = Vec::new();
+    let mut memberships = Vec::new();
+    let mut api_keys = serde_json::Map::new();
+    for i in 0..users {
+        let id = format!("ocid1.user.oc1..u{i:03}");
+        let mut u = json!({"id": id, "compartmentId": tenancy, "name": format!("u{i:03}"),
+                           "description": format!("User {i}"), "timeCreated": time,
+                           "lifecycleState": "ACTIVE", "freeformTags": {}, "definedTags": {}});
+        if i % 3 == 0 {
+            u["email"] = json!(format!("u{i:03}@example.com"));
+        }
+        if i % 50 == 7 {
+            u["capabilities"] = json!({"canUseApiKeys": false, "canUseConsolePassword": true});
+        }
+        if i % 50 == 11 {
+            u["capabilities"] = json!({"canUseApiKeys": true, "canUseConsolePassword": false});
+        }
+        if i == 13 {
+            u["identityProviderId"] = json!("ocid1.saml2idp.oc1..idp");
+            u["externalIdentifier"] = json!("ext-13");
+        }
+        if i % 10 == 1 {
+            u["freeformTags"] = json!({"ociam-managed": "true"});
+        }
+        all_users.push(u);
+        for g in [i % 5, (i * 7 + 3) % 5]
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+        {
+            memberships.push(
+                json!({"id": format!("ocid1.groupmembership.oc1..m{i:03}g{g}"),
+                                    "compartmentId": tenancy,
+                                    "groupId": format!("ocid1.group.oc1..g{g}"),
+                                    "userId": id, "timeCreated": time,
+                                    "lifecycleState": "ACTIVE"}),
+            );
+        }
+        if i % 20 == 0 {
+            let n = if i % 40 == 0 { 2 } else { 1 };
+            let keys: Vec<Value> = (0..n)
+                .map(|_| {
+                    let k = ociam::keygen::generate_rsa_2048().unwrap();
+                    json!({"fingerprint": k.fingerprint.as_str(), "keyValue": k.public_spki_pem,
+                           "userId": id, "timeCreated": time, "lifecycleState": "ACTIVE"})
+                })
+                .collect();
+            api_keys.insert(id.clone(), Value::Array(keys));
+        }
+    }
+    json!({"format_version": 1, "tenancy": tenancy, "users": all_users, "groups": groups,
+           "memberships": memberships, "api_keys": api_keys})
+}
+
+/// `import` of a 210-user tenancy writes a manifest whose plan is empty; a second import into
+/// the same directory refuses to overwrite it.
+#[test]
+fn import_round_trip_of_a_210_user_tenancy_plans_empty_and_never_overwrites() {
+    let seed_dir = tempfile::tempdir().unwrap();
+    let tenancy = "ocid1.tenancy.oc1..importtest";
+    let seed_path = seed_dir.path().join("seed.json");
+    fs::write(&seed_path, big_seed(tenancy, 210).to_string()).unwrap();
+    let live = Live::start(&["--seed", seed_path.to_str().unwrap()]);
+    assert_eq!(live.tenancy, tenancy);
+    let state = live.state();
+    assert_eq!(state.users.len(), 211, "210 seeded + admin");
+
+    let imported = live.ociam(&["import", "--out", "imported"]);
+    assert_eq!(imported.code, 0, "{}", imported.transcript());
+    let manifest = live.path().join("imported/manifest.yaml");
+    let text = fs::read_to_string(&manifest).unwrap();
+    for name in ["u000", "u105", "u209", "admin", "group-4"] {
+        assert!(text.contains(name), "{name} not imported");
+    }
+    let key_files = fs::read_dir(live.path().join("imported/keys"))
+        .unwrap()
+        .count();
+    // 11 seeded users with keys (6 of them with two) + the admin's key.
+    assert_eq!(key_files, 11 + 6 + 1, "one file per live key");
+
+    let planned = live.ociam(&["plan", "imported/manifest.yaml", "--detailed-exitcode"]);
+    assert_eq!(planned.code, 0, "{}", planned.transcript());
+    assert!(
+        planned.stdout.contains("No changes."),
+        "{}",
+        planned.transcript()
+    );
+    let drift = live.ociam(&["drift", "imported/manifest.yaml"]);
+    assert_eq!(drift.code, 0, "{}", drift.transcript());
+
+    let again = live.ociam(&["import", "--out", "imported"]);
+    assert_eq!(again.code, 1, "{}", again.transcript());
+    assert!(
+        again.stderr.contains("already exists"),
+        "{}",
+        again.transcript()
+    );
+    assert_eq!(fs::read_to_string(&manifest).unwrap(), text, "unchanged");
+}
+
+/// Drift after out-of-band changes made with signed requests, each in its category; a matching
+/// tenancy (an unlisted user is only informational) exits 0.
+#[test]
+fn drift_reports_out_of_band_changes_by_category() {
+    let live = Live::start(&[]);
+    let (keyed, _gone, aging) = (live.key("keyed"), live.key("gone"), live.key("aging"));
+    let body = |expires: &str| {
+        format!(
+            "groups:
+  - name: devs
+  - name: ops
+users:
+  - name: keyed
+    groups: [devs]
+    api_keys:
+      - file: keys/keyed.pem
+  - name: member
+    groups: [devs, ops]
+  - name: gone
+    groups: [devs]
+    api_keys:
+      - file: keys/gone.pem
+  - name: aging
+    api_keys:
+      - file: keys/aging.pem{expires}
+  - name: joiner
+    groups: [devs]
+"
+        )
+    };
+    live.step("d.yaml", &body(""));
+    live.manifest("expiring.yaml", &body("\n        expires: 2020-01-01"));
+
+    let clean = live.ociam(&["drift", "d.yaml"]);
+    assert_eq!(clean.code, 0, "{}", clean.transcript());
+    assert!(clean.stdout.contains("No drift"), "{}", clean.transcript());
+
+    // An unlisted user: reported, but informational.
+    let client = live.client();
+    create_user_out_of_band(&client, &live.tenancy, "stranger");
+    let informational = live.ociam(&["drift", "d.yaml", "--format", "json"]);
+    assert_eq!(informational.code, 0, "{}", informational.transcript());
+    let report: Value = serde_json::from_str(&informational.stdout).unwrap();
+    assert_eq!(report["drift"], false);
+    assert!(
+        report["categories"]["unmanaged_objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["detail"].as_str().unwrap().contains("stranger")),
+        "{report:#}"
+    );
+
+    // The out-of-band changes.
+    let state = live.state();
+    let id = |name: &str| state.users[&user(name)].id.clone().unwrap();
+    let gid = |name: &str| state.groups[&GroupName::new(name)].id.clone().unwrap();
+    let extra = ociam::keygen::generate_rsa_2048().unwrap();
+    block_on(client.upload_api_key(
+        &id("keyed"),
+        &wire::CreateApiKeyDetails {
+            key: extra.public_spki_pem.clone(),
+        },
+    ))
+    .unwrap();
+    remove_membership_out_of_band(&client, &id("member"), &gid("ops"));
+    remove_membership_out_of_band(&client, &id("gone"), &gid("devs"));
+    block_on(client.delete_user(&id("gone"), None)).unwrap();
+    block_on(client.add_user_to_group(&wire::AddUserToGroupDetails {
+        user_id: id("joiner").to_string(),
+        group_id: gid("ops").to_string(),
+    }))
+    .unwrap();
+
+    let out = live.ociam(&["drift", "expiring.yaml", "--format", "json"]);
+    assert_eq!(out.code, 2, "{}", out.transcript());
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["drift"], true);
+    assert_eq!(report["tenancy"], live.tenancy.as_str());
+    let subjects = |category: &str| -> Vec<String> {
+        report["categories"][category]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {category}: {report:#}"))
+            .iter()
+            .map(|i| i["subject"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let has = |category: &str, subject: &str| {
+        assert!(
+            subjects(category).iter().any(|s| s == subject),
+            "{subject} not in {category}: {report:#}"
+        );
+    };
+    has(
+        "unmanaged_credentials",
+        &format!("api_key.keyed/{}", extra.fingerprint),
+    );
+    // A membership removed out of band is one to create again: `missing` (src/drift.rs).
+    has("missing", "membership.ops/member");
+    // A membership added out of band is one to remove: `changed`.
+    has("changed", "membership.ops/joiner");
+    has("missing", "user.gone");
+    has("key_age", &format!("api_key.aging/{}", aging.fingerprint));
+    assert!(
+        report["categories"]["unmanaged_objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["detail"].as_str().unwrap().contains("stranger")),
+        "{report:#}"
+    );
+    // Nothing else is misfiled: the kept key of `keyed` is not an unmanaged credential.
+    assert!(
+        !subjects("unmanaged_credentials")
+            .iter()
+            .any(|s| s.ends_with(keyed.fingerprint.as_str())),
+        "{report:#}"
+    );
+    // The text report agrees.
+    let text = live.ociam(&["drift", "expiring.yaml"]);
+    assert_eq!(text.code, 2, "{}", text.transcript());
+    assert!(
+        text.stdout.contains("Drift detected"),
+        "{}",
+        text.transcript()
+    );
+}
+
+/// `plan --out` + `apply PLANFILE` applies exactly that plan; a saved plan made before an
+/// out-of-band change is refused as stale and writes nothing.
+#[test]
+fn a_saved_plan_applies_and_a_stale_one_is_refused() {
+    let live = Live::start(&[]);
+    live.manifest("m.yaml", "users:\n  - name: first\n    description: one\n");
+    let planned = live.ociam(&["plan", "m.yaml", "--out", "plan.json"]);
+    assert_eq!(planned.code, 0, "{}", planned.transcript());
+    let applied = live.apply("plan.json");
+    assert_eq!(applied.code, 0, "{}", applied.transcript());
+    assert!(applied.stdout.contains(MATCHES), "{}", applied.transcript());
+    assert!(live.state().users.contains_key(&user("first")));
+    let replan = live.ociam(&["plan", "m.yaml", "--detailed-exitcode"]);
+    assert_eq!(replan.code, 0, "{}", replan.transcript());
+
+    live.manifest(
+        "m.yaml",
+        "users:\n  - name: first\n    description: one\n  - name: second\n    description: two\n",
+    );
+    let planned = live.ociam(&["plan", "m.yaml", "--out", "plan2.json"]);
+    assert_eq!(planned.code, 0, "{}", planned.transcript());
+    assert!(
+        planned.stdout.contains("user.second"),
+        "{}",
+        planned.transcript()
+    );
+    create_user_out_of_band(&live.client(), &live.tenancy, "sneaky");
+    let before = live.state();
+    let stale = live.apply("plan2.json");
+    assert_eq!(stale.code, 1, "{}", stale.transcript());
+    assert!(stale.stderr.contains("stale"), "{}", stale.transcript());
+    let after = live.state();
+    assert_eq!(after, before, "nothing was written");
+    assert!(after.users.contains_key(&user("sneaky")));
+    assert!(!after.users.contains_key(&user("second")));
+}
+
+/// Without `--auto-approve` and with stdin not a terminal, apply refuses and writes nothing.
+#[test]
+fn apply_without_auto_approve_off_a_terminal_writes_nothing() {
+    let live = Live::start(&[]);
+    live.manifest("m.yaml", "users:\n  - name: unapproved\n");
+    let before = live.state();
+    let out = live.ociam(&["apply", "m.yaml", "--secrets-dir", "s"]);
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(
+        out.stderr.contains("--auto-approve"),
+        "{}",
+        out.transcript()
+    );
+    assert_eq!(live.state(), before, "nothing was written");
+    assert!(!live.path().join("s").exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The README's quick start
+
+/// The `cargo run -- …` commands of the README's "Quick start" section, as argument lists
+/// (the words after `cargo run --`), from its ```sh blocks in order.
+fn quick_start_commands() -> Vec<Vec<String>> {
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("Quick start"))
+        .expect("README has a `## Quick start` section");
+    let mut commands = Vec::new();
+    let mut in_sh = false;
+    for line in section.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("```") {
+            in_sh = !in_sh && trimmed == "```sh";
+            continue;
+        }
+        if in_sh && let Some(rest) = trimmed.strip_prefix("cargo run --") {
+            commands.push(rest.split_whitespace().map(str::to_owned).collect());
+        }
+    }
+    commands
+}
+
+/// The quick start exactly as written, run as the built binary in a copy of `examples/`:
+/// plan shows svc-deploy's old key deleted before the new one is uploaded, apply converges,
+/// drift is clean.
+#[test]
+fn the_readme_quick_start_runs_as_written() {
+    let commands = quick_start_commands();
+    let verbs: Vec<&str> = commands.iter().map(|c| c[0].as_str()).collect();
+    for verb in ["plan", "apply", "drift"] {
+        assert!(
+            verbs.contains(&verb),
+            "the quick start has no `cargo run -- {verb}` command: {commands:?}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("examples"), &dir.path().join("examples"));
+    for command in &commands {
+        let args: Vec<&str> = command.iter().map(String::as_str).collect();
+        let out = run_in(dir.path(), &args);
+        let shown = format!("ociam {}\n{}", args.join(" "), out.transcript());
+        match args[0] {
+            "plan" => {
+                assert_eq!(out.code, 0, "{shown}");
+                let delete = position(&out.stdout, "delete_api_key         api_key.svc-deploy/");
+                let upload = position(&out.stdout, "upload_api_key         api_key.svc-deploy/");
+                assert!(delete < upload, "{shown}");
+            }
+            "apply" => {
+                assert_eq!(out.code, 0, "{shown}");
+                assert!(out.stdout.contains(MATCHES), "{shown}");
+            }
+            "drift" => assert_eq!(out.code, 0, "{shown}"),
+            _ => assert_eq!(out.code, 0, "{shown}"),
+        }
+    }
+    assert!(
+        dir.path().join(".ociam/emulator").is_dir(),
+        ".ociam/ landed in the working directory"
+    );
+    // carol's one-time password went to one new 0600 file under .ociam/secrets/.
+    use std::os::unix::fs::PermissionsExt as _;
+    let secrets: Vec<PathBuf> = fs::read_dir(dir.path().join(".ociam/secrets"))
+        .expect("apply wrote .ociam/secrets/")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(secrets.len(), 1, "{secrets:?}");
+    assert!(
+        secrets[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("carol"),
+        "{secrets:?}"
+    );
+    assert_eq!(
+        fs::metadata(&secrets[0]).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
