@@ -876,10 +876,13 @@ fn check_saved_plan(plan: &Plan, live: &Live, path: &Path) -> Result<()> {
             live.actor.user
         );
     }
-    if plan.live_digest != live.snapshot.digest() {
+    let moved = plan::precondition::moved(plan, &live.state);
+    if !moved.is_empty() {
         bail!(
-            "{} is stale: the tenancy changed since the plan was made; run `ociam plan` again and review the new plan",
-            path.display()
+            "{} is stale: {} object(s) it reads or changes moved since it was made:\n  {}\nrun `ociam plan` again and review the new plan",
+            path.display(),
+            moved.len(),
+            moved.join("\n  ")
         );
     }
     Ok(())

@@ -197,6 +197,9 @@ pub struct Precondition {
     /// `sha256:` over the fields ociam read, when it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// For key steps: the fingerprints of every key the user held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Vec<Fingerprint>>,
 }
 
 /// One step of the plan.

@@ -7,14 +7,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sha2::{Digest, Sha256};
-
-use super::change::{Action, Attributes, Change, Precondition};
+use super::change::{Action, Attributes, Change};
+use super::precondition;
 use super::rules::{Diagnostic, Rule};
-use crate::manifest::hex;
 use crate::model::{
-    Capabilities, Desired, DesiredUser, Fingerprint, Group, GroupName, Membership, State, User,
-    UserName,
+    Capabilities, Desired, DesiredUser, Fingerprint, GroupName, Membership, State, User, UserName,
 };
 
 /// The result of diffing.
@@ -51,58 +48,11 @@ pub fn diff(desired: &Desired, live: &State, today: i64) -> Diff {
     d
 }
 
-fn digest(text: &str) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(text.as_bytes())))
-}
-
-/// What a user change requires of the live user.
-fn user_precondition(user: Option<&User>) -> Precondition {
-    user.map_or(
-        Precondition {
-            exists: false,
-            id: None,
-            digest: None,
-        },
-        |u| Precondition {
-            exists: true,
-            id: u.id.clone(),
-            digest: Some(digest(&format!(
-                "{:?}|{:?}|{}|{}|{:?}",
-                u.description,
-                u.email,
-                u.capabilities.api_keys,
-                u.capabilities.console_password,
-                u.password_reset
-            ))),
-        },
-    )
-}
-
-fn group_precondition(group: Option<&Group>) -> Precondition {
-    group.map_or(
-        Precondition {
-            exists: false,
-            id: None,
-            digest: None,
-        },
-        |g| Precondition {
-            exists: true,
-            id: g.id.clone(),
-            digest: Some(digest(&g.description)),
-        },
-    )
-}
-
 fn membership_change(action: Action, m: &Membership, live: &State, reason: &str) -> Change {
     let mut c = Change::new(action, reason);
     c.user = Some(m.user.clone());
     c.group = Some(m.group.clone());
-    let id = live.memberships.get(m).cloned().flatten();
-    c.precondition = Some(Precondition {
-        exists: live.memberships.contains_key(m),
-        id,
-        digest: None,
-    });
+    c.precondition = Some(precondition::of_membership(m, live));
     c
 }
 
@@ -123,7 +73,7 @@ fn delete_group(name: &GroupName, live: &State, reason: &str, d: &mut Diff) {
         description: Some(g.description.clone()),
         ..Attributes::default()
     });
-    c.precondition = Some(group_precondition(g));
+    c.precondition = Some(precondition::of_group(g));
     d.changes.push(c);
 }
 
@@ -138,7 +88,7 @@ fn diff_groups(desired: &Desired, live: &State, d: &mut Diff) {
                     description: Some(want.description.clone().unwrap_or_default()),
                     ..Attributes::default()
                 });
-                c.precondition = Some(group_precondition(None));
+                c.precondition = Some(precondition::of_group(None));
                 d.changes.push(c);
             }
             (true, Some(g)) => {
@@ -155,7 +105,7 @@ fn diff_groups(desired: &Desired, live: &State, d: &mut Diff) {
                         description: Some(desc.clone()),
                         ..Attributes::default()
                     });
-                    c.precondition = Some(group_precondition(Some(g)));
+                    c.precondition = Some(precondition::of_group(Some(g)));
                     d.changes.push(c);
                 }
             }
@@ -168,7 +118,7 @@ fn diff_groups(desired: &Desired, live: &State, d: &mut Diff) {
 fn user_change(action: Action, name: &UserName, reason: &str, live: Option<&User>) -> Change {
     let mut c = Change::new(action, reason);
     c.user = Some(name.clone());
-    c.precondition = Some(user_precondition(live));
+    c.precondition = Some(precondition::of_user(live));
     c
 }
 
@@ -386,11 +336,7 @@ fn diff_keys(live: &State, name: &UserName, keys: &[crate::model::DesiredKey], d
                 c.user = Some(name.clone());
                 c.fingerprint = Some(key.fingerprint.clone());
                 c.public_key = Some(pem.clone());
-                c.precondition = Some(Precondition {
-                    exists: false,
-                    id: None,
-                    digest: None,
-                });
+                c.precondition = Some(precondition::of_key(name, &key.fingerprint, live));
                 d.changes.push(c);
             }
             None => d.diagnostics.push(
@@ -412,11 +358,7 @@ fn diff_keys(live: &State, name: &UserName, keys: &[crate::model::DesiredKey], d
             let mut c = Change::new(Action::DeleteApiKey, "live, not in the manifest");
             c.user = Some(name.clone());
             c.fingerprint = Some(fingerprint.clone());
-            c.precondition = Some(Precondition {
-                exists: true,
-                id: None,
-                digest: None,
-            });
+            c.precondition = Some(precondition::of_key(name, fingerprint, live));
             d.changes.push(c);
         }
     }

@@ -347,6 +347,7 @@ pub(crate) mod samples {
             exists: true,
             id: Some(Ocid::from(id)),
             digest: Some(format!("sha256:{:0>64}", id.len())),
+            keys: None,
         })
     }
 

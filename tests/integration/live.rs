@@ -912,15 +912,148 @@ fn a_saved_plan_applies_and_a_stale_one_is_refused() {
         "{}",
         planned.transcript()
     );
-    create_user_out_of_band(&live.client(), &live.tenancy, "sneaky");
+    // An unrelated out-of-band change does not make the plan stale ...
+    create_user_out_of_band(&live.client(), &live.tenancy, "unrelated");
+    // ... but one to an object the plan changes does.
+    let second = create_user_out_of_band(&live.client(), &live.tenancy, "second");
     let before = live.state();
     let stale = live.apply("plan2.json");
     assert_eq!(stale.code, 1, "{}", stale.transcript());
     assert!(stale.stderr.contains("stale"), "{}", stale.transcript());
+    assert!(
+        stale.stderr.contains("user.second: created since the plan"),
+        "{}",
+        stale.transcript()
+    );
+    assert!(
+        !stale.stderr.contains("unrelated"),
+        "{}",
+        stale.transcript()
+    );
     let after = live.state();
     assert_eq!(after, before, "nothing was written");
-    assert!(after.users.contains_key(&user("sneaky")));
-    assert!(!after.users.contains_key(&user("second")));
+    assert_eq!(after.users[&user("second")].id.as_ref(), Some(&second));
+}
+
+/// For each kind of out-of-band change to an object a saved plan reads or changes, applying
+/// the plan is refused, the message names the object and how it moved, and nothing is written.
+#[test]
+fn a_saved_plan_is_refused_for_each_kind_of_out_of_band_change() {
+    let live = Live::start(&[]);
+    let k1 = live.key("k1");
+    live.key("k2");
+    live.step(
+        "base.yaml",
+        "groups:
+  - name: team
+  - name: old
+users:
+  - name: ursula
+    description: before
+    groups: [team, old]
+    api_keys:
+      - file: keys/k1.pem
+",
+    );
+    // One plan that reads every kind of object: it updates ursula and group old, uploads k2
+    // (so it reads ursula's keys) and removes ursula from team.
+    live.manifest(
+        "next.yaml",
+        "groups:
+  - name: team
+  - name: old
+    description: renamed
+users:
+  - name: ursula
+    description: after
+    groups: [old]
+    api_keys:
+      - file: keys/k1.pem
+      - file: keys/k2.pem
+",
+    );
+    let client = live.client();
+    let ursula = live.user_id("ursula");
+    let team = live.state().groups[&ociam::model::GroupName::from("team")]
+        .id
+        .clone()
+        .unwrap();
+    let old = live.state().groups[&ociam::model::GroupName::from("old")]
+        .id
+        .clone()
+        .unwrap();
+    let k3 = live.key("k3");
+    type Change = Box<dyn Fn()>;
+    let kinds: Vec<(&str, &str, Change)> = vec![
+        ("user updated", "user.ursula: changed since the plan", {
+            let (client, ursula) = (client.clone(), ursula.clone());
+            Box::new(move || {
+                let details = wire::UpdateUserDetails {
+                    description: Some("meddled".into()),
+                    ..Default::default()
+                };
+                block_on(client.update_user(&ursula, &details, None)).unwrap();
+            })
+        }),
+        ("key added", "added since the plan", {
+            let (client, ursula, pem) =
+                (client.clone(), ursula.clone(), k3.public_spki_pem.clone());
+            Box::new(move || {
+                block_on(
+                    client.upload_api_key(&ursula, &wire::CreateApiKeyDetails { key: pem.clone() }),
+                )
+                .unwrap();
+            })
+        }),
+        ("key deleted", "deleted since the plan", {
+            let (client, ursula, fp) = (client.clone(), ursula.clone(), k1.fingerprint.clone());
+            Box::new(move || {
+                let fp = ociam::model::Fingerprint::parse(fp.as_str()).unwrap();
+                block_on(client.delete_api_key(&ursula, &fp, None)).unwrap();
+            })
+        }),
+        (
+            "membership removed",
+            "membership.team/ursula: removed since the plan",
+            {
+                let (client, ursula, team) = (client.clone(), ursula.clone(), team.clone());
+                Box::new(move || remove_membership_out_of_band(&client, &ursula, &team))
+            },
+        ),
+        ("group deleted", "group.old: deleted since the plan", {
+            let (client, ursula, old) = (client.clone(), ursula.clone(), old.clone());
+            Box::new(move || {
+                remove_membership_out_of_band(&client, &ursula, &old);
+                block_on(client.delete_group(&old, None)).unwrap();
+            })
+        }),
+    ];
+    for (kind, expected, meddle) in kinds {
+        // Reset the tenancy to the base manifest, save a plan of the next one, then meddle.
+        let reset = live.apply("base.yaml");
+        assert!(
+            reset.code == 0 || reset.code == 2,
+            "{kind}: {}",
+            reset.transcript()
+        );
+        let planned = live.ociam(&["plan", "next.yaml", "--out", "saved.json"]);
+        assert_eq!(planned.code, 0, "{kind}: {}", planned.transcript());
+        meddle();
+        let before = live.state();
+        let stale = live.apply("saved.json");
+        assert_eq!(stale.code, 1, "{kind}: {}", stale.transcript());
+        assert!(
+            stale.stderr.contains("stale"),
+            "{kind}: {}",
+            stale.transcript()
+        );
+        assert!(
+            stale.stderr.contains(expected),
+            "{kind}: expected `{expected}`\n{}",
+            stale.transcript()
+        );
+        assert_eq!(live.state(), before, "{kind}: nothing was written");
+    }
 }
 
 /// Without `--auto-approve` and with stdin not a terminal, apply refuses and writes nothing.
