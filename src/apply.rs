@@ -12,11 +12,13 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use secrecy::ExposeSecret as _;
+use sha2::{Digest as _, Sha256};
 
+use crate::journal::{Journal, Record};
 use crate::model::{
     Desired, GroupName, Membership, OWNERSHIP_TAG, Ocid, RESET_TAG, State, UserName,
 };
-use crate::oci::client::{ClientError, IdentityClient, MembershipFilter};
+use crate::oci::client::{ClientError, IdentityClient, MembershipFilter, RetryToken};
 use crate::oci::wire;
 use crate::plan::rules::Severity;
 use crate::plan::{Action, ActorSpec, Change, StepChecker};
@@ -27,6 +29,8 @@ use crate::snapshot::Snapshot;
 pub enum StepStatus {
     /// Written.
     Done,
+    /// Written by an earlier, interrupted apply of the same plan (from the journal).
+    DoneEarlier,
     /// Refused by a rule or by the service; the message says why.
     Failed(String),
     /// Not attempted (an earlier step failed).
@@ -59,7 +63,9 @@ impl ApplyReport {
     /// Whether every step was written.
     #[must_use]
     pub fn succeeded(&self) -> bool {
-        self.steps.iter().all(|s| s.status == StepStatus::Done)
+        self.steps
+            .iter()
+            .all(|s| matches!(s.status, StepStatus::Done | StepStatus::DoneEarlier))
     }
 
     /// Counts of done, failed and not-started steps.
@@ -173,17 +179,60 @@ pub struct Target<'a> {
     pub delivery: &'a Delivery,
 }
 
+/// How an apply runs: its journal and failure policy.
+pub struct Run<'a> {
+    /// The journal (intents before writes, outcomes after).
+    pub journal: &'a mut Journal,
+    /// The plan's id ([`plan_id`]).
+    pub plan_id: String,
+    /// Continue with the steps that do not depend on a failed one.
+    pub keep_going: bool,
+    /// Unix seconds (for the journal and retry-token expiry).
+    pub clock: &'a dyn Fn() -> i64,
+}
+
+/// The id of a plan: `sha256:` of its changes, so the same saved plan has the same id.
+#[must_use]
+pub fn plan_id(changes: &[Change]) -> String {
+    let json = serde_json::to_vec(changes).unwrap_or_default();
+    format!("sha256:{}", crate::manifest::hex(&Sha256::digest(&json)))
+}
+
+/// `sha256:` of what a step sends (never the content itself: it may be a public key, but the
+/// journal stays free of payloads).
+fn request_digest(change: &Change) -> String {
+    let json = serde_json::to_vec(&(
+        change.action,
+        change.subject(),
+        &change.after,
+        &change.public_key,
+    ))
+    .unwrap_or_default();
+    format!("sha256:{}", crate::manifest::hex(&Sha256::digest(&json)))
+}
+
+/// Whether `change` touches what `failed` touched (the same user, or the same group).
+fn depends_on(change: &Change, failed: &Change) -> bool {
+    (failed.user.is_some() && change.user == failed.user)
+        || (failed.group.is_some() && change.group == failed.group)
+}
+
 /// Applies `changes` in order, starting from the live state they were planned against.
-/// `on_step` is told about each step as it finishes (for progress output).
+/// Steps the journal records as done for this plan are not written again; a write that an
+/// earlier run may have sent is re-sent with its recorded retry token. Stops at the first
+/// failure unless `run.keep_going`, which only skips the steps that touch the same user or
+/// group. `on_step` is told about each step as it finishes.
 pub async fn execute(
     target: &Target<'_>,
     changes: &[Change],
+    run: &mut Run<'_>,
     on_step: &mut dyn FnMut(&StepReport),
 ) -> ApplyReport {
     let mut ids = Ids::from_snapshot(target.snapshot);
     let mut checker = StepChecker::new(target.desired, target.live.clone(), target.actor);
+    let done = run.journal.done(&run.plan_id);
     let mut report = ApplyReport::default();
-    let mut failed = false;
+    let mut failed: Vec<&Change> = Vec::new();
     for change in changes {
         let mut step = StepReport {
             seq: change.seq,
@@ -192,28 +241,93 @@ pub async fn execute(
             status: StepStatus::NotStarted,
             delivered_to: None,
         };
-        if !failed {
-            let mut rechecked = change.clone();
-            let errors: Vec<String> = checker
-                .check(&mut rechecked)
-                .into_iter()
-                .filter(|d| d.severity == Severity::Error)
-                .map(|d| format!("{}: {}", d.rule, d.message))
-                .collect();
-            step.status = if errors.is_empty() {
-                match run(target.client, &mut ids, change, target.delivery, &mut step).await {
-                    Ok(()) => StepStatus::Done,
-                    Err(e) => StepStatus::Failed(e),
-                }
-            } else {
-                StepStatus::Failed(format!("refused before writing: {}", errors.join("; ")))
-            };
-            failed = step.status != StepStatus::Done;
+        let blocked =
+            !failed.is_empty() && (!run.keep_going || failed.iter().any(|f| depends_on(change, f)));
+        if done.contains_key(&change.seq) {
+            checker.check(&mut change.clone());
+            step.status = StepStatus::DoneEarlier;
+        } else if !blocked {
+            step.status = write_step(target, run, &mut checker, &mut ids, change, &mut step).await;
+            if step.status != StepStatus::Done {
+                failed.push(change);
+            }
         }
         on_step(&step);
         report.steps.push(step);
     }
     report
+}
+
+/// Re-checks one step, journals the intent, writes it, journals the outcome.
+async fn write_step(
+    target: &Target<'_>,
+    run: &mut Run<'_>,
+    checker: &mut StepChecker<'_>,
+    ids: &mut Ids,
+    change: &Change,
+    step: &mut StepReport,
+) -> StepStatus {
+    let mut rechecked = change.clone();
+    let errors: Vec<String> = checker
+        .check(&mut rechecked)
+        .into_iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| format!("{}: {}", d.rule, d.message))
+        .collect();
+    if !errors.is_empty() {
+        return StepStatus::Failed(format!("refused before writing: {}", errors.join("; ")));
+    }
+    let now = (run.clock)();
+    let request = request_digest(change);
+    let earlier =
+        run.journal
+            .unfinished_token(change.action.as_str(), &step.subject, &request, now);
+    let resumed = earlier.is_some();
+    let token = match earlier.map_or_else(RetryToken::generate, RetryToken::new) {
+        Ok(token) => token,
+        Err(e) => return StepStatus::Failed(e.to_string()),
+    };
+    let intent = Record::Intent {
+        at: now,
+        plan: run.plan_id.clone(),
+        seq: change.seq,
+        action: change.action.as_str().to_owned(),
+        subject: step.subject.clone(),
+        request,
+        retry_token: token.as_str().to_owned(),
+    };
+    if let Err(e) = run.journal.append(intent) {
+        return StepStatus::Failed(format!("not written: {e}"));
+    }
+    let result = run_change(
+        target.client,
+        ids,
+        change,
+        target.delivery,
+        &token,
+        resumed,
+        step,
+    )
+    .await;
+    let (status, detail) = match &result {
+        Ok(()) => ("done", None),
+        Err(e) => ("failed", Some(e.clone())),
+    };
+    let outcome = Record::Outcome {
+        at: (run.clock)(),
+        plan: run.plan_id.clone(),
+        seq: change.seq,
+        subject: step.subject.clone(),
+        status: status.to_owned(),
+        detail,
+    };
+    if let Err(e) = run.journal.append(outcome) {
+        return StepStatus::Failed(format!("written, but the journal could not record it: {e}"));
+    }
+    match result {
+        Ok(()) => StepStatus::Done,
+        Err(e) => StepStatus::Failed(e),
+    }
 }
 
 fn api(e: ClientError) -> String {
@@ -224,11 +338,14 @@ fn owned_tags() -> BTreeMap<String, String> {
     BTreeMap::from([(OWNERSHIP_TAG.to_owned(), "true".to_owned())])
 }
 
-async fn run(
+#[allow(clippy::too_many_lines)]
+async fn run_change(
     client: &IdentityClient,
     ids: &mut Ids,
     change: &Change,
     delivery: &Delivery,
+    token: &RetryToken,
+    resumed: bool,
     step: &mut StepReport,
 ) -> Result<(), String> {
     let after = change.after.clone().unwrap_or_default();
@@ -242,7 +359,10 @@ async fn run(
                 freeform_tags: Some(owned_tags()),
                 defined_tags: None,
             };
-            let created = client.create_group(&details).await.map_err(api)?;
+            let created = client
+                .create_group_with_token(&details, token)
+                .await
+                .map_err(api)?;
             ids.groups.insert(name, Ocid::new(created.value.id));
         }
         Action::CreateUser => {
@@ -255,7 +375,10 @@ async fn run(
                 freeform_tags: Some(owned_tags()),
                 defined_tags: None,
             };
-            let created = client.create_user(&details).await.map_err(api)?;
+            let created = client
+                .create_user_with_token(&details, token)
+                .await
+                .map_err(api)?;
             ids.users.insert(name.clone(), Ocid::new(created.value.id));
             ids.user_tags.insert(name, created.value.freeform_tags);
         }
@@ -298,7 +421,10 @@ async fn run(
                 user_id: user_id.to_string(),
                 group_id: group_id.to_string(),
             };
-            let added = client.add_user_to_group(&details).await.map_err(api)?;
+            let added = client
+                .add_user_to_group_with_token(&details, token)
+                .await
+                .map_err(api)?;
             ids.memberships
                 .insert(Membership { user, group }, Ocid::new(added.value.id));
         }
@@ -333,7 +459,7 @@ async fn run(
                 .clone()
                 .ok_or("the step carries no public key")?;
             client
-                .upload_api_key(&id, &wire::CreateApiKeyDetails { key })
+                .upload_api_key_with_token(&id, &wire::CreateApiKeyDetails { key }, token)
                 .await
                 .map_err(api)?;
         }
@@ -348,7 +474,10 @@ async fn run(
         Action::ResetConsolePassword => {
             let (name, id) = ids.user(change)?;
             let reset = after.reset.unwrap_or(1);
-            let answer = client.create_or_reset_ui_password(&id).await.map_err(api)?;
+            let answer = client
+                .create_or_reset_ui_password_with_token(&id, token)
+                .await
+                .map_err(api)?;
             let password = answer
                 .value
                 .password
@@ -358,6 +487,7 @@ async fn run(
                 &name,
                 reset,
                 password.expose_secret(),
+                resumed,
             )
             .map_err(|e| format!("the password was reset but could not be delivered: {e}"))?;
             step.delivered_to = Some(path);
@@ -385,8 +515,16 @@ async fn run(
 }
 
 /// Writes `password` to a new file `<dir>/<user>.reset-<n>.txt` with mode 0600, refusing to
-/// overwrite or follow an existing file.
-fn deliver(dir: &Path, user: &UserName, reset: u32, password: &str) -> std::io::Result<PathBuf> {
+/// overwrite or follow an existing file — except when `resumed`: the reset was re-sent with
+/// the recorded retry token, the service replayed the same password, and the file an
+/// interrupted run already wrote and synced holds it.
+fn deliver(
+    dir: &Path,
+    user: &UserName,
+    reset: u32,
+    password: &str,
+    resumed: bool,
+) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
     fs::DirBuilder::new()
         .recursive(true)
@@ -404,11 +542,15 @@ fn deliver(dir: &Path, user: &UserName, reset: u32, password: &str) -> std::io::
         })
         .collect();
     let path = dir.join(format!("{safe}.reset-{reset}.txt"));
-    let mut file = fs::OpenOptions::new()
+    let mut file = match fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path)?;
+        .open(&path)
+    {
+        Err(e) if resumed && e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(path),
+        other => other?,
+    };
     file.write_all(password.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()?;

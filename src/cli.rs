@@ -169,6 +169,15 @@ struct ApplyArgs {
     /// Accept up to N user/group deletions (above limits.max_deletions).
     #[arg(long, value_name = "N")]
     allow_deletions: Option<u32>,
+    /// After a failed step, go on with the steps that do not touch the same user or group.
+    #[arg(long)]
+    keep_going: bool,
+    /// Where the apply journal lives (one fsynced file per tenancy; resumes a killed apply).
+    #[arg(long, value_name = "DIR", default_value = ".ociam")]
+    journal_dir: PathBuf,
+    /// `json` prints a machine-readable apply report on stdout instead of the plan.
+    #[arg(long, value_enum, default_value = "text")]
+    format: ReportFormat,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -731,7 +740,6 @@ fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
             );
         }
         let live = read_live(&args.live)?;
-        check_saved_plan(&plan, &live, &args.target)?;
         (plan, None, live)
     } else {
         let Some(loaded) = load_manifest(&args.target)? else {
@@ -747,7 +755,24 @@ fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
         );
         (plan, Some(loaded), live)
     };
-    emit_plan(&plan, Format::Text, None)?;
+    let mut journal =
+        crate::journal::Journal::open(&args.journal_dir, live.state.tenancy.as_str())?;
+    let plan_id = apply::plan_id(&plan.changes);
+    if saved {
+        // Objects that an interrupted run of this same plan already changed moved because of
+        // us; everything else must be as the plan saw it.
+        let ours: std::collections::BTreeSet<String> = journal
+            .done(&plan_id)
+            .into_values()
+            .chain(journal.in_flight(&plan_id))
+            .map(|subject| object_of(&subject))
+            .collect();
+        check_saved_plan(&plan, &live, &args.target, &ours)?;
+    }
+    let json = matches!(args.format, ReportFormat::Json);
+    if !json {
+        emit_plan(&plan, Format::Text, None)?;
+    }
     if plan.is_rejected() {
         writeln!(
             io::stderr(),
@@ -790,32 +815,86 @@ fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
     };
     let total = plan.changes.len();
     let mut err = io::stderr();
-    let report = runtime()?.block_on(apply::execute(&target, &plan.changes, &mut |step| {
-        let status = match &step.status {
-            apply::StepStatus::Done => "done".to_owned(),
-            apply::StepStatus::Failed(why) => format!("FAILED: {why}"),
-            apply::StepStatus::NotStarted => "not started".to_owned(),
-        };
-        let delivered = step
-            .delivered_to
-            .as_ref()
-            .map(|p| format!(" (one-time password written to {})", p.display()))
-            .unwrap_or_default();
-        let _ = writeln!(
-            err,
-            "[{}/{total}] {} {}: {status}{delivered}",
-            step.seq, step.action, step.subject
-        );
-    }));
+    let clock = || jiff::Timestamp::now().as_second();
+    let mut run = apply::Run {
+        journal: &mut journal,
+        plan_id: plan_id.clone(),
+        keep_going: args.keep_going,
+        clock: &clock,
+    };
+    let report = runtime()?.block_on(apply::execute(
+        &target,
+        &plan.changes,
+        &mut run,
+        &mut |step| {
+            let status = match &step.status {
+                apply::StepStatus::Done => "done".to_owned(),
+                apply::StepStatus::DoneEarlier => {
+                    "done (by an earlier, interrupted apply)".to_owned()
+                }
+                apply::StepStatus::Failed(why) => format!("FAILED: {why}"),
+                apply::StepStatus::NotStarted => "not started".to_owned(),
+            };
+            let delivered = step
+                .delivered_to
+                .as_ref()
+                .map(|p| format!(" (one-time password written to {})", p.display()))
+                .unwrap_or_default();
+            let _ = writeln!(
+                err,
+                "[{}/{total}] {} {}: {status}{delivered}",
+                step.seq, step.action, step.subject
+            );
+        },
+    ));
     let (done, failed, not_started) = report.counts();
     writeln!(
         io::stderr(),
-        "Applied {done} of {total} changes ({failed} failed, {not_started} not started)."
+        "Applied {done} of {total} changes ({failed} failed, {not_started} not started); journal: {}.",
+        journal.path().display()
     )?;
-    if !report.succeeded() {
-        return Ok(EXIT_ERROR);
+    let code = if report.succeeded() {
+        verify_after_apply(args, loaded.as_ref(), &plan, &live, json)?
+    } else {
+        EXIT_ERROR
+    };
+    if json {
+        let steps: Vec<serde_json::Value> = report
+            .steps
+            .iter()
+            .map(|s| {
+                let (status, detail) = match &s.status {
+                    apply::StepStatus::Done => ("done", None),
+                    apply::StepStatus::DoneEarlier => ("done_earlier", None),
+                    apply::StepStatus::Failed(why) => ("failed", Some(why.clone())),
+                    apply::StepStatus::NotStarted => ("not_started", None),
+                };
+                serde_json::json!({"seq": s.seq, "action": s.action, "subject": s.subject,
+                    "status": status, "detail": detail,
+                    "delivered_to": s.delivered_to.as_ref().map(|p| p.display().to_string())})
+            })
+            .collect();
+        let out = serde_json::json!({
+            "format_version": 1,
+            "tenancy": plan.tenancy,
+            "plan_id": plan_id,
+            "steps": steps,
+            "summary": {"done": done, "failed": failed, "not_started": not_started},
+            "matches": code == EXIT_OK,
+        });
+        let mut text = serde_json::to_vec_pretty(&out)?;
+        text.push(b'\n');
+        io::stdout().write_all(&text)?;
     }
-    verify_after_apply(args, loaded.as_ref(), &plan, &live)
+    Ok(code)
+}
+
+/// The object a step's subject is about (`password.x` and `capabilities.x` are user `x`).
+fn object_of(subject: &str) -> String {
+    match subject.split_once('.') {
+        Some(("password" | "capabilities", user)) => format!("user.{user}"),
+        _ => subject.to_owned(),
+    }
 }
 
 /// Re-reads the tenancy and says whether it now matches; exit 2 with the remaining plan if not.
@@ -824,6 +903,7 @@ fn verify_after_apply(
     loaded: Option<&manifest::Loaded>,
     applied: &Plan,
     before: &Live,
+    json: bool,
 ) -> Result<u8> {
     let after = read_live(&args.live)?;
     let remaining = match loaded {
@@ -848,17 +928,27 @@ fn verify_after_apply(
         }
     };
     if remaining.is_empty() {
-        writeln!(io::stdout(), "The tenancy now matches the manifest.")?;
+        if !json {
+            writeln!(io::stdout(), "The tenancy now matches the manifest.")?;
+        }
         Ok(EXIT_OK)
     } else {
-        writeln!(io::stdout(), "The tenancy still differs from the manifest:")?;
-        emit_plan(&remaining, Format::Text, None)?;
+        if !json {
+            writeln!(io::stdout(), "The tenancy still differs from the manifest:")?;
+            emit_plan(&remaining, Format::Text, None)?;
+        }
         Ok(EXIT_CHANGES)
     }
 }
 
-/// A saved plan applies only to the tenancy and live state it was made against.
-fn check_saved_plan(plan: &Plan, live: &Live, path: &Path) -> Result<()> {
+/// A saved plan applies only to the tenancy, actor and objects it was made against (`ours`:
+/// objects an interrupted run of this plan already changed).
+fn check_saved_plan(
+    plan: &Plan,
+    live: &Live,
+    path: &Path,
+    ours: &std::collections::BTreeSet<String>,
+) -> Result<()> {
     if plan.tenancy != live.state.tenancy {
         bail!(
             "{} was made for tenancy {}, but {} is tenancy {}",
@@ -876,7 +966,14 @@ fn check_saved_plan(plan: &Plan, live: &Live, path: &Path) -> Result<()> {
             live.actor.user
         );
     }
-    let moved = plan::precondition::moved(plan, &live.state);
+    let moved: Vec<String> = plan::precondition::moved(plan, &live.state)
+        .into_iter()
+        .filter(|line| {
+            !line
+                .split_once(": ")
+                .is_some_and(|(subject, _)| ours.contains(subject))
+        })
+        .collect();
     if !moved.is_empty() {
         bail!(
             "{} is stale: {} object(s) it reads or changes moved since it was made:\n  {}\nrun `ociam plan` again and review the new plan",

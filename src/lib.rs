@@ -9,6 +9,7 @@ pub mod backend;
 pub mod cli;
 pub mod drift;
 pub mod emulator;
+pub mod journal;
 pub mod keygen;
 pub mod keys;
 pub mod manifest;

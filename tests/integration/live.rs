@@ -1170,3 +1170,183 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Journal and resume
+
+/// A 13-step plan: two groups, three users with a key and memberships each, one password reset.
+const KILL_MANIFEST: &str = "groups:
+  - name: alpha
+  - name: beta
+users:
+  - name: kate
+    groups: [alpha, beta]
+    api_keys:
+      - file: keys/kate.pem
+    console_password:
+      reset: 1
+  - name: liam
+    groups: [alpha]
+    api_keys:
+      - file: keys/liam.pem
+  - name: mona
+    groups: [beta]
+    api_keys:
+      - file: keys/mona.pem
+";
+
+/// Runs `apply` as a child process and SIGKILLs it as soon as it reports step `k` (the kill
+/// lands while it writes step k+1 or journals it: the emulator's latency keeps it busy).
+fn apply_killed_after(live: &Live, file: &str, k: usize) {
+    use std::io::BufRead as _;
+    let config = live.emu.config_file().display().to_string();
+    let secrets = live.secrets.display().to_string();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ociam"))
+        .current_dir(live.path())
+        .args(["apply", file, "--auto-approve", "--secrets-dir", &secrets])
+        .args(["--config-file", &config, "--endpoint", &live.emu.url])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let marker = format!("[{k}/");
+    for line in stderr.lines() {
+        if line.unwrap().starts_with(&marker) {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Kill test: for every k, an apply killed after step k is resumed by the next apply, the
+/// tenancy then matches the manifest, nothing was created twice, the one-time password was
+/// delivered once, and the journal tells the truth.
+#[test]
+fn an_apply_killed_after_any_step_resumes_without_writing_twice() {
+    for k in 1..=13 {
+        let live = Live::start(&["--latency", "20"]);
+        for name in ["kate", "liam", "mona"] {
+            live.key(name);
+        }
+        live.manifest("m.yaml", KILL_MANIFEST);
+        let planned = live.ociam(&["plan", "m.yaml"]);
+        assert!(
+            planned
+                .stdout
+                .contains("Plan: 12 to create, 1 to update, 0 to delete."),
+            "{}",
+            planned.transcript()
+        );
+        apply_killed_after(&live, "m.yaml", k);
+
+        let resumed = live.apply("m.yaml");
+        assert_eq!(resumed.code, 0, "k={k}\n{}", resumed.transcript());
+        assert!(
+            resumed.stdout.contains(MATCHES) || resumed.stdout.contains("No changes."),
+            "k={k}\n{}",
+            resumed.transcript()
+        );
+        let replan = live.ociam(&["plan", "m.yaml", "--detailed-exitcode"]);
+        assert_eq!(replan.code, 0, "k={k}\n{}", replan.transcript());
+
+        // Nothing twice: the service keeps names unique and one key per upload.
+        let state = live.state();
+        assert_eq!(state.users.len(), 4, "k={k}: admin + 3");
+        assert_eq!(state.groups.len(), 3, "k={k}: Administrators + 2");
+        for name in ["kate", "liam", "mona"] {
+            assert_eq!(keys_of(&state, name).len(), 1, "k={k}: one key for {name}");
+        }
+        assert!(member(&state, "kate", "alpha") && member(&state, "kate", "beta"));
+        let delivered: Vec<_> = fs::read_dir(&live.secrets).unwrap().collect();
+        assert_eq!(delivered.len(), 1, "k={k}: one password file");
+        let password = fs::read_to_string(delivered[0].as_ref().unwrap().path()).unwrap();
+
+        // The journal tells the truth: every line is a record, every outcome follows its
+        // intent, at most one write (the killed one) was left open and it was finished later,
+        // and no secret is in it.
+        let journal_path = fs::read_dir(live.path().join(".ociam"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .expect("a journal");
+        let text = fs::read_to_string(&journal_path).unwrap();
+        assert!(
+            !text.contains(password.trim()),
+            "k={k}: the journal holds no password"
+        );
+        let records: Vec<Value> = text
+            .lines()
+            .filter(|l| !l.is_empty())
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let mut open: Vec<(String, u64, String)> = Vec::new();
+        let mut done_subjects = std::collections::BTreeSet::new();
+        for r in &records {
+            let key = (
+                r["plan"].as_str().unwrap().to_owned(),
+                r["seq"].as_u64().unwrap(),
+                r["subject"].as_str().unwrap().to_owned(),
+            );
+            match r["type"].as_str().unwrap() {
+                "intent" => open.push(key),
+                "outcome" => {
+                    let at = open.iter().position(|o| o.0 == key.0 && o.1 == key.1);
+                    assert!(at.is_some(), "k={k}: outcome without intent: {r}");
+                    open.remove(at.unwrap());
+                    if r["status"] == "done" {
+                        done_subjects.insert(key.2);
+                    }
+                }
+                other => panic!("k={k}: unknown record {other}"),
+            }
+        }
+        assert!(open.len() <= 1, "k={k}: open intents {open:?}");
+        for (_, _, subject) in &open {
+            assert!(
+                done_subjects.contains(subject),
+                "k={k}: the interrupted {subject} was finished later"
+            );
+        }
+        assert!(
+            done_subjects.len() >= 11,
+            "k={k}: every step is recorded done: {done_subjects:?}"
+        );
+    }
+}
+
+/// The same plan saved with `plan --out`, killed mid-apply, is resumed by applying the same
+/// file again: steps the journal records as done are skipped, the objects they changed do not
+/// make the plan stale, and the interrupted write is re-sent with its retry token.
+#[test]
+fn a_killed_apply_of_a_saved_plan_resumes_from_the_journal() {
+    for k in [1, 5, 9, 12] {
+        let live = Live::start(&["--latency", "20"]);
+        for name in ["kate", "liam", "mona"] {
+            live.key(name);
+        }
+        live.manifest("m.yaml", KILL_MANIFEST);
+        let planned = live.ociam(&["plan", "m.yaml", "--out", "plan.json"]);
+        assert_eq!(planned.code, 0, "{}", planned.transcript());
+        apply_killed_after(&live, "plan.json", k);
+        let resumed = live.apply("plan.json");
+        assert_eq!(resumed.code, 0, "k={k}\n{}", resumed.transcript());
+        assert!(
+            resumed
+                .stderr
+                .contains("done (by an earlier, interrupted apply)"),
+            "k={k}\n{}",
+            resumed.transcript()
+        );
+        assert!(
+            resumed.stdout.contains(MATCHES),
+            "k={k}\n{}",
+            resumed.transcript()
+        );
+        let replan = live.ociam(&["plan", "m.yaml", "--detailed-exitcode"]);
+        assert_eq!(replan.code, 0, "k={k}\n{}", replan.transcript());
+        assert_eq!(fs::read_dir(&live.secrets).unwrap().count(), 1, "k={k}");
+    }
+}
