@@ -1350,3 +1350,83 @@ fn a_killed_apply_of_a_saved_plan_resumes_from_the_journal() {
         assert_eq!(fs::read_dir(&live.secrets).unwrap().count(), 1, "k={k}");
     }
 }
+
+/// A step the service refuses (two users with one email: OCI keeps emails unique) stops the
+/// apply there: done / failed / not started are reported, exit 1. `--keep-going` goes on with
+/// the steps that touch neither that user nor its group; `--format json` gives the same report.
+#[test]
+fn a_failed_step_stops_the_apply_unless_keep_going() {
+    let body = "groups:
+  - name: crew
+users:
+  - name: amy
+    email: shared@example.com
+  - name: ben
+    email: shared@example.com
+    groups: [crew]
+  - name: cal
+    groups: [crew]
+";
+    let live = Live::start(&[]);
+    live.manifest("m.yaml", body);
+    let stopped = live.apply("m.yaml");
+    assert_eq!(stopped.code, 1, "{}", stopped.transcript());
+    assert!(
+        stopped.stderr.contains("create_user user.ben: FAILED"),
+        "{}",
+        stopped.transcript()
+    );
+    assert!(
+        stopped.stderr.contains("opc-request-id"),
+        "the failure names the request\n{}",
+        stopped.transcript()
+    );
+    assert!(
+        stopped.stderr.contains("not started"),
+        "{}",
+        stopped.transcript()
+    );
+    assert!(
+        !live.state().users.contains_key(&user("cal")),
+        "nothing after the failure"
+    );
+
+    let live = Live::start(&[]);
+    live.manifest("m.yaml", body);
+    let secrets = live.secrets.display().to_string();
+    let kept = live.ociam(&[
+        "apply",
+        "m.yaml",
+        "--auto-approve",
+        "--keep-going",
+        "--format",
+        "json",
+        "--secrets-dir",
+        &secrets,
+    ]);
+    assert_eq!(kept.code, 1, "{}", kept.transcript());
+    let report: Value =
+        serde_json::from_str(&kept.stdout).unwrap_or_else(|e| panic!("{e}\n{}", kept.transcript()));
+    let status = |subject: &str| {
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["subject"] == subject)
+            .map(|s| s["status"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no step {subject} in {report:#}"))
+    };
+    assert_eq!(status("user.ben"), "failed");
+    assert_eq!(
+        status("membership.crew/ben"),
+        "not_started",
+        "depends on ben"
+    );
+    assert_eq!(status("user.cal"), "done", "independent of ben");
+    assert_eq!(status("user.amy"), "done");
+    assert_eq!(report["summary"]["failed"], 1);
+    assert_eq!(report["matches"], false);
+    let state = live.state();
+    assert!(state.users.contains_key(&user("cal")));
+    assert!(!state.users.contains_key(&user("ben")));
+}
