@@ -152,6 +152,9 @@ struct PlanArgs {
     /// Accept up to N user/group deletions (above limits.max_deletions).
     #[arg(long, value_name = "N")]
     allow_deletions: Option<u32>,
+    /// Let a manifest that lists no users (or no groups) prune all those ociam created.
+    #[arg(long)]
+    allow_empty_prune: bool,
 }
 
 #[derive(Debug, Args)]
@@ -169,6 +172,9 @@ struct ApplyArgs {
     /// Accept up to N user/group deletions (above limits.max_deletions).
     #[arg(long, value_name = "N")]
     allow_deletions: Option<u32>,
+    /// Let a manifest that lists no users (or no groups) prune all those ociam created.
+    #[arg(long)]
+    allow_empty_prune: bool,
     /// After a failed step, go on with the steps that do not touch the same user or group.
     #[arg(long)]
     keep_going: bool,
@@ -584,7 +590,7 @@ fn cmd_plan(args: &PlanArgs) -> Result<u8> {
     };
     let live = read_live(&args.live)?;
     check_tenancy(&loaded, &live)?;
-    let options = plan_options(&loaded, &live, args.allow_deletions);
+    let options = plan_options(&loaded, &live, args.allow_deletions, args.allow_empty_prune);
     let plan = plan::plan(&loaded.desired, &live.state, &live.actor, &options);
     emit_plan(&plan, args.format.into(), args.out.as_deref())?;
     Ok(if plan.is_rejected() {
@@ -751,7 +757,7 @@ fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
             &loaded.desired,
             &live.state,
             &live.actor,
-            &plan_options(&loaded, &live, args.allow_deletions),
+            &plan_options(&loaded, &live, args.allow_deletions, args.allow_empty_prune),
         );
         (plan, Some(loaded), live)
     };
@@ -768,6 +774,17 @@ fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
             .map(|subject| object_of(&subject))
             .collect();
         check_saved_plan(&plan, &live, &args.target, &ours)?;
+        let deletions = plan::deletions(&plan.changes);
+        let budget = plan.deletion_budget.max(args.allow_deletions.unwrap_or(0));
+        if deletions > budget {
+            writeln!(
+                io::stderr(),
+                "error[mass-deletion]: {} deletes {deletions} users and groups; it was planned \
+                 with --allow-deletions, so apply needs it too: --allow-deletions {deletions}",
+                args.target.display()
+            )?;
+            return Ok(EXIT_REJECTED);
+        }
     }
     let json = matches!(args.format, ReportFormat::Json);
     if !json {
@@ -911,7 +928,7 @@ fn verify_after_apply(
             &loaded.desired,
             &after.state,
             &after.actor,
-            &plan_options(loaded, &after, args.allow_deletions),
+            &plan_options(loaded, &after, args.allow_deletions, args.allow_empty_prune),
         ),
         None => {
             let mut expected = before.state.clone();
@@ -1001,10 +1018,12 @@ fn plan_options(
     loaded: &manifest::Loaded,
     live: &Live,
     allow_deletions: Option<u32>,
+    allow_empty_prune: bool,
 ) -> plan::Options {
     plan::Options {
         today: today(),
         allow_deletions,
+        allow_empty_prune,
         manifest_digest: loaded.digest.clone(),
         live_digest: live.snapshot.digest(),
         manifest_diagnostics: loaded.diagnostics.clone(),
@@ -1022,7 +1041,7 @@ fn cmd_drift(args: &DriftArgs) -> Result<u8> {
         &loaded.desired,
         &live.state,
         &live.actor,
-        &plan_options(&loaded, &live, None),
+        &plan_options(&loaded, &live, None, false),
     );
     let report = crate::drift::report(&plan);
     let mut json = serde_json::to_vec_pretty(&report)?;

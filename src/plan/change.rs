@@ -330,8 +330,16 @@ pub struct Plan {
     pub diagnostics: Vec<Diagnostic>,
     /// API-key slots of every user whose keys change.
     pub key_slots: Vec<KeySlots>,
+    /// The manifest's `limits.max_deletions`. `apply` re-checks the plan's user and group
+    /// deletions against it (or its own `--allow-deletions`, as `plan` needed one too).
+    #[serde(default = "default_deletion_budget")]
+    pub deletion_budget: u32,
     /// Counts.
     pub summary: Summary,
+}
+
+fn default_deletion_budget() -> u32 {
+    crate::model::Limits::default().max_deletions
 }
 
 impl Plan {

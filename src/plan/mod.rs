@@ -51,6 +51,8 @@ pub struct Options {
     pub live_digest: String,
     /// Findings of the manifest-only rules, carried into the plan.
     pub manifest_diagnostics: Vec<Diagnostic>,
+    /// `--allow-empty-prune`: let a manifest that lists no users (or no groups) prune.
+    pub allow_empty_prune: bool,
     /// Set when the live state holds only this user (what an actor that is not a tenancy
     /// administrator may read): the plan then covers that user's own credentials only, and
     /// every other manifest entry is `not-authorized`.
@@ -68,6 +70,15 @@ pub fn plan(desired: &Desired, live: &State, actor: &ActorSpec, options: &Option
             diagnostics.extend(findings);
             scoped = d;
             &scoped
+        }
+        None => desired,
+    };
+    let guarded;
+    let desired = match empty_prune_guard(desired, options.allow_empty_prune) {
+        Some((d, finding)) => {
+            diagnostics.push(finding);
+            guarded = d;
+            &guarded
         }
         None => desired,
     };
@@ -97,8 +108,47 @@ pub fn plan(desired: &Desired, live: &State, actor: &ActorSpec, options: &Option
         changes,
         diagnostics,
         key_slots,
+        deletion_budget: desired.limits.max_deletions,
         summary,
     }
+}
+
+/// How many user and group deletions `changes` hold.
+#[must_use]
+pub fn deletions(changes: &[Change]) -> u32 {
+    let n = changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::DeleteUser | Action::DeleteGroup))
+        .count();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A manifest that lists no users (or no groups) but asks to prune them would delete every
+/// owned one: an empty or truncated file must never do that unasked. Returns the manifest
+/// without that pruning, and the `mass-deletion` finding that rejects the plan.
+fn empty_prune_guard(desired: &Desired, allowed: bool) -> Option<(Desired, Diagnostic)> {
+    let users = desired.prune.users && desired.users.is_empty();
+    let groups = desired.prune.groups && desired.groups.is_empty();
+    if allowed || !(users || groups) {
+        return None;
+    }
+    let mut guarded = desired.clone();
+    guarded.prune.users &= !users;
+    guarded.prune.groups &= !groups;
+    let what = match (users, groups) {
+        (true, true) => "users or groups",
+        (true, false) => "users",
+        _ => "groups",
+    };
+    let finding = Diagnostic::new(
+        Rule::MassDeletion,
+        "plan",
+        format!(
+            "the manifest lists no {what} but asks to prune them: that would delete every {what} ociam created"
+        ),
+        "check that the manifest is complete; if deleting them all is intended, pass --allow-empty-prune to plan and apply",
+    );
+    Some((guarded, finding))
 }
 
 /// The part of `desired` an actor that can read only its own user may plan: that user's entry

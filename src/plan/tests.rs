@@ -2126,3 +2126,38 @@ proptest! {
         prop_assert!(found(&p, Rule::MaxApiKeys).is_empty(), "{:#?}\n{:#?}", steps(&p), p.diagnostics);
     }
 }
+
+#[test]
+fn an_empty_manifest_never_prunes_unless_allowed() {
+    let w = World::with_admin()
+        .user_with("owned", |u| u.managed = true)
+        .manifest(|d| {
+            d.users.clear();
+            d.prune.users = true;
+        });
+    let p = w.plan();
+    assert!(
+        p.changes.iter().all(|c| c.action != Action::DeleteUser),
+        "{:#?}",
+        steps(&p)
+    );
+    let hits = found(&p, Rule::MassDeletion);
+    assert_eq!(hits.len(), 1, "{:#?}", p.diagnostics);
+    assert!(hits[0].message.contains("lists no users"));
+    assert!(p.is_rejected());
+
+    let allowed = w.plan_with(
+        "admin",
+        Some(1),
+        &Options {
+            allow_empty_prune: true,
+            ..w.options()
+        },
+    );
+    assert!(
+        steps(&allowed).contains(&(Action::DeleteUser, "user.owned".to_owned())),
+        "{:#?}",
+        steps(&allowed)
+    );
+    assert!(found(&allowed, Rule::MassDeletion).is_empty());
+}

@@ -71,6 +71,7 @@ mod tests {
                 "changes",
                 "diagnostics",
                 "key_slots",
+                "deletion_budget",
                 "summary"
             ]
         );

@@ -373,6 +373,7 @@ pub(crate) mod samples {
             changes,
             diagnostics,
             key_slots: Vec::new(),
+            deletion_budget: 5,
             summary,
         }
     }

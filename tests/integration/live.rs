@@ -1430,3 +1430,47 @@ users:
     assert!(state.users.contains_key(&user("cal")));
     assert!(!state.users.contains_key(&user("ben")));
 }
+
+/// A saved plan made with `--allow-deletions` is refused by an apply without it (the deletion
+/// budget is re-checked at apply time), and applies with it.
+#[test]
+fn apply_rechecks_the_deletion_budget_of_a_saved_plan() {
+    let live = Live::start(&[]);
+    let users: String = (1..=6).map(|i| format!("  - name: temp{i}\n")).collect();
+    live.step("all.yaml", &format!("users:\n{users}"));
+    let gone: String = (1..=6)
+        .map(|i| format!("  - name: temp{i}\n    state: absent\n"))
+        .collect();
+    live.manifest("gone.yaml", &format!("users:\n{gone}"));
+    let refused = live.ociam(&["plan", "gone.yaml"]);
+    assert_eq!(refused.code, 3, "{}", refused.transcript());
+    let planned = live.ociam(&[
+        "plan",
+        "gone.yaml",
+        "--allow-deletions",
+        "6",
+        "--out",
+        "p.json",
+    ]);
+    assert_eq!(planned.code, 0, "{}", planned.transcript());
+    let without = live.apply("p.json");
+    assert_eq!(without.code, 3, "{}", without.transcript());
+    assert!(
+        without.stderr.contains("--allow-deletions 6"),
+        "{}",
+        without.transcript()
+    );
+    assert_eq!(live.state().users.len(), 7, "nothing deleted");
+    let secrets = live.secrets.display().to_string();
+    let with = live.ociam(&[
+        "apply",
+        "p.json",
+        "--auto-approve",
+        "--allow-deletions",
+        "6",
+        "--secrets-dir",
+        &secrets,
+    ]);
+    assert_eq!(with.code, 0, "{}", with.transcript());
+    assert_eq!(live.state().users.len(), 1, "only admin is left");
+}
