@@ -418,6 +418,19 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime> {
     RUNTIME.get().context("cannot start the async runtime")
 }
 
+/// A progress bar on stderr when it is a terminal; hidden (silent) otherwise, e.g. in CI.
+fn progress_bar(what: &'static str) -> indicatif::ProgressBar {
+    if !io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    let style = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(what);
+    bar
+}
+
 /// The demo tenancy the embedded emulator starts with (see examples/quickstart).
 const DEMO_SEED: &str = include_str!("../examples/quickstart/seed.json");
 
@@ -541,7 +554,17 @@ fn read_live(args: &LiveArgs) -> Result<Live> {
         ),
     };
     let rt = runtime()?;
-    let (snap, scoped) = match rt.block_on(connected.client.fetch_snapshot()) {
+    let bar = progress_bar("reading the tenancy");
+    let fetched = rt.block_on(
+        connected
+            .client
+            .fetch_snapshot_with_progress(&|done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }),
+    );
+    bar.finish_and_clear();
+    let (snap, scoped) = match fetched {
         Ok(snap) => (snap, false),
         Err(e) if e.status() == Some(404) => {
             // OCI answers 404 to the tenancy-wide lists of a user that is not an
@@ -839,11 +862,14 @@ fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
         keep_going: args.keep_going,
         clock: &clock,
     };
+    let bar = progress_bar("applying");
+    bar.set_length(total as u64);
     let report = runtime()?.block_on(apply::execute(
         &target,
         &plan.changes,
         &mut run,
         &mut |step| {
+            bar.inc(1);
             let status = match &step.status {
                 apply::StepStatus::Done => "done".to_owned(),
                 apply::StepStatus::DoneEarlier => {
@@ -857,13 +883,18 @@ fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
                 .as_ref()
                 .map(|p| format!(" (one-time password written to {})", p.display()))
                 .unwrap_or_default();
-            let _ = writeln!(
-                err,
+            let line = format!(
                 "[{}/{total}] {} {}: {status}{delivered}",
                 step.seq, step.action, step.subject
             );
+            if bar.is_hidden() {
+                let _ = writeln!(err, "{line}");
+            } else {
+                bar.println(line);
+            }
         },
     ));
+    bar.finish_and_clear();
     let (done, failed, not_started) = report.counts();
     writeln!(
         io::stderr(),
