@@ -1,18 +1,22 @@
 //! The apply executor: walks `plan.changes` in order through the Identity client, re-checking
-//! each step's rules against the state it has just read before it writes, and stops at the
-//! first failure. Users and groups it creates get the ownership tag; a password reset writes
-//! the one-time password to a new 0600 file and only then updates the reset tag.
+//! each step's rules against the state it has just read before it writes, journaling each
+//! write (see [`crate::journal`]), and stopping at the first failure unless told to keep going.
+//! Users and groups it creates get the ownership tag; a password reset checks first that the
+//! password can be delivered ([`deliver::preflight`]), resets, delivers it
+//! ([`deliver::deliver`]: sealed with age or a 0600 file, synced) and only then updates the
+//! reset tag.
 //!
 //! Shell: network and the secrets directory. It never prints, logs or returns a one-time
-//! password; the report names the file it went to.
+//! password (only [`Target::reveal`], which the caller owns, sees it); the report names the
+//! file it went to and whether it is sealed.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use secrecy::ExposeSecret as _;
+use secrecy::SecretString;
 use sha2::{Digest as _, Sha256};
+
+use crate::deliver::{self, Delivered};
 
 use crate::journal::{Journal, Record};
 use crate::model::{
@@ -48,8 +52,8 @@ pub struct StepReport {
     pub subject: String,
     /// What happened.
     pub status: StepStatus,
-    /// Where a one-time password was written, for password resets.
-    pub delivered_to: Option<PathBuf>,
+    /// Where a one-time password was written, and whether sealed, for password resets.
+    pub delivered: Option<Delivered>,
 }
 
 /// The outcome of an apply.
@@ -177,7 +181,13 @@ pub struct Target<'a> {
     pub actor: &'a ActorSpec,
     /// Where one-time passwords go.
     pub delivery: &'a Delivery,
+    /// Shown each one-time password once, after its file is written (`apply
+    /// --reveal-passwords`); `None` never shows them.
+    pub reveal: Option<&'a Reveal>,
 }
+
+/// Shows a user's one-time password on the terminal (see [`Target::reveal`]).
+pub type Reveal = dyn Fn(&UserName, &SecretString);
 
 /// How an apply runs: its journal and failure policy.
 pub struct Run<'a> {
@@ -239,7 +249,7 @@ pub async fn execute(
             action: change.action,
             subject: change.subject(),
             status: StepStatus::NotStarted,
-            delivered_to: None,
+            delivered: None,
         };
         let blocked =
             !failed.is_empty() && (!run.keep_going || failed.iter().any(|f| depends_on(change, f)));
@@ -299,16 +309,7 @@ async fn write_step(
     if let Err(e) = run.journal.append(intent) {
         return StepStatus::Failed(format!("not written: {e}"));
     }
-    let result = run_change(
-        target.client,
-        ids,
-        change,
-        target.delivery,
-        &token,
-        resumed,
-        step,
-    )
-    .await;
+    let result = run_change(target, ids, change, &token, resumed, step).await;
     let (status, detail) = match &result {
         Ok(()) => ("done", None),
         Err(e) => ("failed", Some(e.clone())),
@@ -340,14 +341,14 @@ fn owned_tags() -> BTreeMap<String, String> {
 
 #[allow(clippy::too_many_lines)]
 async fn run_change(
-    client: &IdentityClient,
+    target: &Target<'_>,
     ids: &mut Ids,
     change: &Change,
-    delivery: &Delivery,
     token: &RetryToken,
     resumed: bool,
     step: &mut StepReport,
 ) -> Result<(), String> {
+    let client = target.client;
     let after = change.after.clone().unwrap_or_default();
     match change.action {
         Action::CreateGroup => {
@@ -474,6 +475,17 @@ async fn run_change(
         Action::ResetConsolePassword => {
             let (name, id) = ids.user(change)?;
             let reset = after.reset.unwrap_or(1);
+            let dir = &target.delivery.secrets_dir;
+            let recipient = after.deliver_to.as_deref();
+            // A resumed reset is re-sent with its recorded retry token, so the service replays
+            // the same password, which an interrupted run may already have delivered.
+            let earlier = if resumed {
+                deliver::existing(dir, &name, reset, recipient).map_err(|e| e.to_string())?
+            } else {
+                deliver::preflight(dir, &name, reset, recipient)
+                    .map_err(|e| format!("not reset, the password could not be delivered: {e}"))?;
+                None
+            };
             let answer = client
                 .create_or_reset_ui_password_with_token(&id, token)
                 .await
@@ -482,15 +494,17 @@ async fn run_change(
                 .value
                 .password
                 .ok_or("the service returned no one-time password (identity-domain tenancies email a reset link instead)")?;
-            let path = deliver(
-                &delivery.secrets_dir,
-                &name,
-                reset,
-                password.expose_secret(),
-                resumed,
-            )
-            .map_err(|e| format!("the password was reset but could not be delivered: {e}"))?;
-            step.delivered_to = Some(path);
+            let delivered = match earlier {
+                Some(delivered) => delivered,
+                None => deliver::deliver(dir, &name, reset, recipient, &password).map_err(|e| {
+                    format!("the password was reset but could not be delivered: {e}")
+                })?,
+            };
+            if let Some(reveal) = target.reveal {
+                reveal(&name, &password);
+            }
+            drop(password); // zeroized here, before the tag is written
+            step.delivered = Some(delivered);
             let mut tags = ids.user_tags.get(&name).cloned().unwrap_or_default();
             tags.insert(RESET_TAG.to_owned(), reset.to_string());
             let details = wire::UpdateUserDetails {
@@ -512,47 +526,4 @@ async fn run_change(
         }
     }
     Ok(())
-}
-
-/// Writes `password` to a new file `<dir>/<user>.reset-<n>.txt` with mode 0600, refusing to
-/// overwrite or follow an existing file — except when `resumed`: the reset was re-sent with
-/// the recorded retry token, the service replayed the same password, and the file an
-/// interrupted run already wrote and synced holds it.
-fn deliver(
-    dir: &Path,
-    user: &UserName,
-    reset: u32,
-    password: &str,
-    resumed: bool,
-) -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let safe: String = user
-        .as_str()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.@+".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let path = dir.join(format!("{safe}.reset-{reset}.txt"));
-    let mut file = match fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-    {
-        Err(e) if resumed && e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(path),
-        other => other?,
-    };
-    file.write_all(password.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()?;
-    Ok(path)
 }

@@ -166,9 +166,14 @@ struct ApplyArgs {
     /// Apply without asking (required when stdin is not a terminal).
     #[arg(long)]
     auto_approve: bool,
-    /// Directory for one-time console passwords (one new 0600 file per reset).
+    /// Directory for one-time console passwords (one new 0600 file per reset: `.age`, sealed
+    /// to the user's `deliver_to`, or plain `.txt`).
     #[arg(long, value_name = "DIR", default_value = ".ociam/secrets")]
     secrets_dir: PathBuf,
+    /// Also show each one-time password once on the terminal, after its file is written
+    /// (refused unless stdout is a terminal).
+    #[arg(long)]
+    reveal_passwords: bool,
     /// Accept up to N user/group deletions (above limits.max_deletions).
     #[arg(long, value_name = "N")]
     allow_deletions: Option<u32>,
@@ -259,6 +264,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_ERROR } else { EXIT_OK });
         }
     };
+    // Logs (RUST_LOG, default warnings only) go to stderr; they name requests, statuses and
+    // opc-request-ids, never bodies, keys or passwords.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .try_init();
     let result = match cli.command {
         Command::Validate { manifest } => cmd_validate(&manifest),
         Command::Plan(args) => cmd_plan(&args),
@@ -704,12 +717,6 @@ fn cmd_fingerprint(path: &Path) -> Result<u8> {
 }
 
 fn cmd_emulator(args: EmulatorArgs) -> Result<u8> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .try_init();
     emulator::run_emulator(emulator::Config {
         data_dir: args.data,
         listen: args.listen,
@@ -751,6 +758,11 @@ fn confirm(question: &str) -> Result<bool> {
 }
 
 fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
+    if args.reveal_passwords && !io::stdout().is_terminal() {
+        bail!(
+            "refusing --reveal-passwords: stdout is not a terminal, and a one-time password must never reach a pipe, file or CI log; nothing was done. Drop the flag: passwords go to files under --secrets-dir, sealed with age for users whose manifest entry sets console_password.deliver_to"
+        );
+    }
     let text = read_text(&args.target, "manifest or plan")?;
     let saved = is_saved_plan(&text);
     let (plan, loaded, live) = if saved {
@@ -845,6 +857,17 @@ fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
     let delivery = apply::Delivery {
         secrets_dir: args.secrets_dir.clone(),
     };
+    let reveal = |user: &UserName, password: &secrecy::SecretString| {
+        use secrecy::ExposeSecret as _;
+        let mut out = io::stdout();
+        if out.is_terminal() {
+            let _ = writeln!(
+                out,
+                "one-time console password of {user}: {}",
+                password.expose_secret()
+            );
+        }
+    };
     let target = apply::Target {
         client: &connected.client,
         snapshot: &live.snapshot,
@@ -852,6 +875,11 @@ fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
         desired: loaded.as_ref().map(|l| &l.desired),
         actor: &live.actor,
         delivery: &delivery,
+        reveal: if args.reveal_passwords {
+            Some(&reveal)
+        } else {
+            None
+        },
     };
     let total = plan.changes.len();
     let mut err = io::stderr();
@@ -878,11 +906,17 @@ fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
                 apply::StepStatus::Failed(why) => format!("FAILED: {why}"),
                 apply::StepStatus::NotStarted => "not started".to_owned(),
             };
-            let delivered = step
-                .delivered_to
-                .as_ref()
-                .map(|p| format!(" (one-time password written to {})", p.display()))
-                .unwrap_or_default();
+            let delivered = match &step.delivered {
+                Some(d) if d.sealed => format!(
+                    " (one-time password sealed with age to {})",
+                    d.path.display()
+                ),
+                Some(d) => format!(
+                    " (one-time password written to {}, plain text, mode 0600)",
+                    d.path.display()
+                ),
+                None => String::new(),
+            };
             let line = format!(
                 "[{}/{total}] {} {}: {status}{delivered}",
                 step.seq, step.action, step.subject
@@ -919,7 +953,8 @@ fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
                 };
                 serde_json::json!({"seq": s.seq, "action": s.action, "subject": s.subject,
                     "status": status, "detail": detail,
-                    "delivered_to": s.delivered_to.as_ref().map(|p| p.display().to_string())})
+                    "delivered_to": s.delivered.as_ref().map(|d| d.path.display().to_string()),
+                    "sealed": s.delivered.as_ref().map(|d| d.sealed)})
             })
             .collect();
         let out = serde_json::json!({

@@ -307,6 +307,13 @@ impl Normalizer<'_> {
         }
         if let Some(p) = u.console_password {
             let location = self.loc(p.reset.referenced);
+            if let Some(Err(why)) = p.deliver_to.as_deref().map(crate::deliver::check_recipient) {
+                self.error(
+                    p.reset.referenced,
+                    format!("console_password.deliver_to of user `{}` {why}", u.name.value),
+                    "set `deliver_to:` to the user's age recipient (`age1…`, from `age-keygen -y`), or remove it to write a 0600 file",
+                );
+            }
             out.console_password = Some(PasswordReset {
                 reset: p.reset.value,
                 deliver_to: p.deliver_to,

@@ -1,6 +1,6 @@
 //! The one integration test binary: the CLI end to end (exit codes, messages), plan cases
 //! from fixture directories, every example, the generated schemas, the emulator over
-//! loopback sockets, and Oracle's own `oci` CLI against it.
+//! loopback sockets, Oracle's own `oci` CLI against it, and the one-time-password canary.
 
 mod cli;
 mod client;
@@ -10,4 +10,5 @@ mod live;
 mod oci_cli;
 mod plan_cases;
 mod schema;
+mod secrets;
 mod util;
