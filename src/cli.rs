@@ -1,8 +1,11 @@
 //! The command line: clap types, one `cmd_*` function per subcommand, and the only place that
-//! reads files, the environment and the clock, picks implementations and maps outcomes to exit
-//! codes (0 success / no changes, 1 error, 2 changes or drift present, 3 rejected by rules).
+//! picks implementations (snapshot file, OCI profile or embedded emulator), reads the
+//! environment and the clock, and maps outcomes to exit codes (0 success / no changes,
+//! 1 error, 2 changes or drift present, 3 rejected by rules). It reads manifests, snapshots
+//! and saved plans and writes `--out` files; the network, the journal and secret delivery
+//! belong to `backend`, `apply`, `journal` and `deliver`.
 //!
-//! Everything it calls is pure; it must not hold logic a test of the core would miss.
+//! Glue only: decisions live in the pure core (`plan`, `drift`, `render`), where tests see them.
 
 use std::ffi::OsString;
 use std::fs;

@@ -2,9 +2,10 @@
 //! code. The library holds everything; `main.rs` only calls [`cli::run`].
 //!
 //! Pure core (no files, network, environment, clock or randomness): [`model`], [`keys`],
-//! [`manifest`], [`snapshot`], [`plan`], [`render`], [`drift`], [`oci::config`], [`oci::sign`], [`oci::wire`]. Shell: [`cli`], [`apply`], [`deliver`] (except its pure
-//! [`deliver::check_recipient`], which the manifest loader calls), [`backend`], [`emulator`],
-//! [`keygen`], [`oci::client`].
+//! [`manifest`], [`snapshot`], [`plan`], [`render`], [`drift`], [`oci::config`],
+//! [`oci::sign`], [`oci::wire`]. Shell: [`cli`], [`backend`], [`oci::client`], [`apply`],
+//! [`journal`], [`deliver`] (except its pure [`deliver::check_recipient`], which the manifest
+//! loader calls), [`emulator`], [`keygen`].
 
 pub mod apply;
 pub mod backend;
