@@ -4,8 +4,8 @@
 //! any `<details>`, so a rejection is seen at once), warnings and notes (collapsed), every
 //! change (collapsed), the API-key slots per user, and a footer with the digests.
 //!
-//! Every piece of text that came from the manifest or the tenancy goes through [`escape`] or
-//! [`code`], so a description cannot break a table, open a code span or inject HTML.
+//! Every piece of text that came from the manifest or the tenancy goes through `escape` or
+//! `code`, so a description cannot break a table, open a code span or inject HTML.
 //!
 //! The comment never exceeds [`MAX_MARKDOWN_CHARS`] (GitHub rejects comments over 65,536
 //! characters). When the full rendering would, rows are dropped from the end of the sections

@@ -5,7 +5,7 @@
 //! (errors first), and a one-line summary. A rejected plan still shows every change and every
 //! diagnostic and ends by saying it cannot be applied.
 //!
-//! Text that came from the manifest or the tenancy is passed through [`super::sanitize`], so it
+//! Text that came from the manifest or the tenancy is passed through `render::sanitize`, so it
 //! can never emit escape sequences; with `color == false` the output has no ANSI codes at all.
 //! Public-key PEM bodies are never printed (the fingerprint identifies the key).
 //!
