@@ -99,18 +99,36 @@ fn path(segments: &[&str]) -> String {
         .collect()
 }
 
-fn json_body<T: Serialize>(operation: &'static str, value: &T) -> Result<Vec<u8>, ClientError> {
-    serde_json::to_vec(value).map_err(|source| ClientError::Encode { operation, source })
-}
+/// Builders for the parts of a call that writes: each operation is then one expression.
+impl Call {
+    /// Sends `value` as the JSON body.
+    fn json<T: Serialize>(mut self, value: &T) -> Result<Self, ClientError> {
+        let body = serde_json::to_vec(value).map_err(|source| ClientError::Encode {
+            operation: self.operation,
+            source,
+        })?;
+        self.body = Some(body);
+        Ok(self)
+    }
 
-fn if_match(etag: Option<&str>) -> Result<Option<HeaderValue>, ClientError> {
-    etag.map(|e| {
-        HeaderValue::from_str(e)
-            .ok()
-            .filter(|_| !e.is_empty())
-            .ok_or(ClientError::InvalidHeader("if-match"))
-    })
-    .transpose()
+    /// Uses `token` as the `opc-retry-token` on every attempt.
+    fn token(mut self, token: &RetryToken) -> Self {
+        self.retry_token = Some(token.clone());
+        self
+    }
+
+    /// Sends `if-match: <etag>` when an etag is given.
+    fn if_match(mut self, etag: Option<&str>) -> Result<Self, ClientError> {
+        self.if_match = etag
+            .map(|e| {
+                HeaderValue::from_str(e)
+                    .ok()
+                    .filter(|_| !e.is_empty())
+                    .ok_or(ClientError::InvalidHeader("if-match"))
+            })
+            .transpose()?;
+        Ok(self)
+    }
 }
 
 impl IdentityClient {
@@ -309,10 +327,12 @@ impl IdentityClient {
         details: &CreateUserDetails,
         token: &RetryToken,
     ) -> Result<Response<User>, ClientError> {
-        let mut call = Call::new("CreateUser", "POST", path(&["users"]), Access::Write);
-        call.body = Some(json_body(call.operation, details)?);
-        call.retry_token = Some(token.clone());
-        self.run(call).await
+        self.run(
+            Call::new("CreateUser", "POST", path(&["users"]), Access::Write)
+                .json(details)?
+                .token(token),
+        )
+        .await
     }
 
     /// UpdateUser (description, email, tags), optionally only if the etag still matches.
@@ -325,15 +345,17 @@ impl IdentityClient {
         details: &UpdateUserDetails,
         if_match_etag: Option<&str>,
     ) -> Result<Response<User>, ClientError> {
-        let mut call = Call::new(
-            "UpdateUser",
-            "PUT",
-            path(&["users", user_id.as_str()]),
-            Access::Write,
-        );
-        call.body = Some(json_body(call.operation, details)?);
-        call.if_match = if_match(if_match_etag)?;
-        self.run(call).await
+        self.run(
+            Call::new(
+                "UpdateUser",
+                "PUT",
+                path(&["users", user_id.as_str()]),
+                Access::Write,
+            )
+            .json(details)?
+            .if_match(if_match_etag)?,
+        )
+        .await
     }
 
     /// UpdateUserCapabilities.
@@ -346,15 +368,17 @@ impl IdentityClient {
         details: &UpdateUserCapabilitiesDetails,
         if_match_etag: Option<&str>,
     ) -> Result<Response<User>, ClientError> {
-        let mut call = Call::new(
-            "UpdateUserCapabilities",
-            "PUT",
-            path(&["users", user_id.as_str(), "capabilities"]),
-            Access::Write,
-        );
-        call.body = Some(json_body(call.operation, details)?);
-        call.if_match = if_match(if_match_etag)?;
-        self.run(call).await
+        self.run(
+            Call::new(
+                "UpdateUserCapabilities",
+                "PUT",
+                path(&["users", user_id.as_str(), "capabilities"]),
+                Access::Write,
+            )
+            .json(details)?
+            .if_match(if_match_etag)?,
+        )
+        .await
     }
 
     /// DeleteUser (the user must be in no group).
@@ -366,14 +390,16 @@ impl IdentityClient {
         user_id: &Ocid,
         if_match_etag: Option<&str>,
     ) -> Result<Response<()>, ClientError> {
-        let mut call = Call::new(
-            "DeleteUser",
-            "DELETE",
-            path(&["users", user_id.as_str()]),
-            Access::Delete,
-        );
-        call.if_match = if_match(if_match_etag)?;
-        self.run_without_answer(call).await
+        self.run_without_answer(
+            Call::new(
+                "DeleteUser",
+                "DELETE",
+                path(&["users", user_id.as_str()]),
+                Access::Delete,
+            )
+            .if_match(if_match_etag)?,
+        )
+        .await
     }
 
     // -----------------------------------------------------------------------------------------
@@ -416,15 +442,17 @@ impl IdentityClient {
         details: &CreateApiKeyDetails,
         token: &RetryToken,
     ) -> Result<Response<ApiKey>, ClientError> {
-        let mut call = Call::new(
-            "UploadApiKey",
-            "POST",
-            path(&["users", user_id.as_str(), "apiKeys"]),
-            Access::Write,
-        );
-        call.body = Some(json_body(call.operation, details)?);
-        call.retry_token = Some(token.clone());
-        self.run(call).await
+        self.run(
+            Call::new(
+                "UploadApiKey",
+                "POST",
+                path(&["users", user_id.as_str(), "apiKeys"]),
+                Access::Write,
+            )
+            .json(details)?
+            .token(token),
+        )
+        .await
     }
 
     /// DeleteApiKey. The fingerprint's `:` go out as `%3A` (as the Python SDK sends them) and
@@ -438,14 +466,16 @@ impl IdentityClient {
         fingerprint: &Fingerprint,
         if_match_etag: Option<&str>,
     ) -> Result<Response<()>, ClientError> {
-        let mut call = Call::new(
-            "DeleteApiKey",
-            "DELETE",
-            path(&["users", user_id.as_str(), "apiKeys", fingerprint.as_str()]),
-            Access::Delete,
-        );
-        call.if_match = if_match(if_match_etag)?;
-        self.run_without_answer(call).await
+        self.run_without_answer(
+            Call::new(
+                "DeleteApiKey",
+                "DELETE",
+                path(&["users", user_id.as_str(), "apiKeys", fingerprint.as_str()]),
+                Access::Delete,
+            )
+            .if_match(if_match_etag)?,
+        )
+        .await
     }
 
     /// CreateOrResetUIPassword, with a fresh retry token: a new one-time console password.
@@ -476,8 +506,8 @@ impl IdentityClient {
             "POST",
             path(&["users", user_id.as_str(), "uiPassword"]),
             Access::Write,
-        );
-        call.retry_token = Some(token.clone());
+        )
+        .token(token);
         call.sensitive = true;
         self.run(call).await
     }
@@ -515,10 +545,12 @@ impl IdentityClient {
         details: &CreateGroupDetails,
         token: &RetryToken,
     ) -> Result<Response<Group>, ClientError> {
-        let mut call = Call::new("CreateGroup", "POST", path(&["groups"]), Access::Write);
-        call.body = Some(json_body(call.operation, details)?);
-        call.retry_token = Some(token.clone());
-        self.run(call).await
+        self.run(
+            Call::new("CreateGroup", "POST", path(&["groups"]), Access::Write)
+                .json(details)?
+                .token(token),
+        )
+        .await
     }
 
     /// UpdateGroup (description, tags).
@@ -531,15 +563,17 @@ impl IdentityClient {
         details: &UpdateGroupDetails,
         if_match_etag: Option<&str>,
     ) -> Result<Response<Group>, ClientError> {
-        let mut call = Call::new(
-            "UpdateGroup",
-            "PUT",
-            path(&["groups", group_id.as_str()]),
-            Access::Write,
-        );
-        call.body = Some(json_body(call.operation, details)?);
-        call.if_match = if_match(if_match_etag)?;
-        self.run(call).await
+        self.run(
+            Call::new(
+                "UpdateGroup",
+                "PUT",
+                path(&["groups", group_id.as_str()]),
+                Access::Write,
+            )
+            .json(details)?
+            .if_match(if_match_etag)?,
+        )
+        .await
     }
 
     /// DeleteGroup (the group must be empty).
@@ -551,14 +585,16 @@ impl IdentityClient {
         group_id: &Ocid,
         if_match_etag: Option<&str>,
     ) -> Result<Response<()>, ClientError> {
-        let mut call = Call::new(
-            "DeleteGroup",
-            "DELETE",
-            path(&["groups", group_id.as_str()]),
-            Access::Delete,
-        );
-        call.if_match = if_match(if_match_etag)?;
-        self.run_without_answer(call).await
+        self.run_without_answer(
+            Call::new(
+                "DeleteGroup",
+                "DELETE",
+                path(&["groups", group_id.as_str()]),
+                Access::Delete,
+            )
+            .if_match(if_match_etag)?,
+        )
+        .await
     }
 
     /// ListUserGroupMemberships by user, by group, or both.
@@ -609,15 +645,17 @@ impl IdentityClient {
         details: &AddUserToGroupDetails,
         token: &RetryToken,
     ) -> Result<Response<UserGroupMembership>, ClientError> {
-        let mut call = Call::new(
-            "AddUserToGroup",
-            "POST",
-            path(&["userGroupMemberships"]),
-            Access::Write,
-        );
-        call.body = Some(json_body(call.operation, details)?);
-        call.retry_token = Some(token.clone());
-        self.run(call).await
+        self.run(
+            Call::new(
+                "AddUserToGroup",
+                "POST",
+                path(&["userGroupMemberships"]),
+                Access::Write,
+            )
+            .json(details)?
+            .token(token),
+        )
+        .await
     }
 
     /// RemoveUserFromGroup: deletes a membership by its OCID.
@@ -629,14 +667,16 @@ impl IdentityClient {
         membership_id: &Ocid,
         if_match_etag: Option<&str>,
     ) -> Result<Response<()>, ClientError> {
-        let mut call = Call::new(
-            "RemoveUserFromGroup",
-            "DELETE",
-            path(&["userGroupMemberships", membership_id.as_str()]),
-            Access::Delete,
-        );
-        call.if_match = if_match(if_match_etag)?;
-        self.run_without_answer(call).await
+        self.run_without_answer(
+            Call::new(
+                "RemoveUserFromGroup",
+                "DELETE",
+                path(&["userGroupMemberships", membership_id.as_str()]),
+                Access::Delete,
+            )
+            .if_match(if_match_etag)?,
+        )
+        .await
     }
 
     // -----------------------------------------------------------------------------------------
