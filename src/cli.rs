@@ -805,11 +805,10 @@ fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
     if saved {
         // Objects that an interrupted run of this same plan already changed moved because of
         // us; everything else must be as the plan saw it.
-        let ours: std::collections::BTreeSet<String> = journal
+        let ours: Vec<String> = journal
             .done(&plan_id)
             .into_values()
             .chain(journal.in_flight(&plan_id))
-            .map(|subject| object_of(&subject))
             .collect();
         check_saved_plan(&plan, &live, &args.target, &ours)?;
         let deletions = plan::deletions(&plan.changes);
@@ -975,14 +974,6 @@ fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
     Ok(code)
 }
 
-/// The object a step's subject is about (`password.x` and `capabilities.x` are user `x`).
-fn object_of(subject: &str) -> String {
-    match subject.split_once('.') {
-        Some(("password" | "capabilities", user)) => format!("user.{user}"),
-        _ => subject.to_owned(),
-    }
-}
-
 /// Re-reads the tenancy and says whether it now matches; exit 2 with the remaining plan if not.
 fn verify_after_apply(
     args: &ApplyArgs,
@@ -1029,12 +1020,7 @@ fn verify_after_apply(
 
 /// A saved plan applies only to the tenancy, actor and objects it was made against (`ours`:
 /// objects an interrupted run of this plan already changed).
-fn check_saved_plan(
-    plan: &Plan,
-    live: &Live,
-    path: &Path,
-    ours: &std::collections::BTreeSet<String>,
-) -> Result<()> {
+fn check_saved_plan(plan: &Plan, live: &Live, path: &Path, ours: &[String]) -> Result<()> {
     if plan.tenancy != live.state.tenancy {
         bail!(
             "{} was made for tenancy {}, but {} is tenancy {}",
@@ -1052,14 +1038,8 @@ fn check_saved_plan(
             live.actor.user
         );
     }
-    let moved: Vec<String> = plan::precondition::moved(plan, &live.state)
-        .into_iter()
-        .filter(|line| {
-            !line
-                .split_once(": ")
-                .is_some_and(|(subject, _)| ours.contains(subject))
-        })
-        .collect();
+    let moved =
+        plan::precondition::moved_except(plan, &live.state, ours.iter().map(String::as_str));
     if !moved.is_empty() {
         bail!(
             "{} is stale: {} object(s) it reads or changes moved since it was made:\n  {}\nrun `ociam plan` again and review the new plan",

@@ -81,6 +81,33 @@ pub fn of_key(user: &UserName, fingerprint: &Fingerprint, live: &State) -> Preco
     }
 }
 
+/// The object a step's subject is about (`password.x` and `capabilities.x` are user `x`).
+fn object_of(subject: &str) -> String {
+    match subject.split_once('.') {
+        Some(("password" | "capabilities", user)) => format!("user.{user}"),
+        _ => subject.to_owned(),
+    }
+}
+
+/// [`moved`], leaving out the objects of `ours`: the subjects of steps an interrupted apply of
+/// this same plan already wrote (or may have written). Those moved because of us.
+#[must_use]
+pub fn moved_except<'a>(
+    plan: &Plan,
+    live: &State,
+    ours: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    let ours: BTreeSet<String> = ours.into_iter().map(object_of).collect();
+    moved(plan, live)
+        .into_iter()
+        .filter(|line| {
+            !line
+                .split_once(": ")
+                .is_some_and(|(subject, _)| ours.contains(subject))
+        })
+        .collect()
+}
+
 /// Every object a step of `plan` reads or changes that no longer is as the plan saw it, each
 /// as `subject: how it moved`. Empty when the plan may be applied.
 #[must_use]
@@ -176,4 +203,102 @@ pub fn moved(plan: &Plan, live: &State) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ApiKey, Ocid};
+    use crate::plan::change::{Actor, Authority, Change, FORMAT_VERSION, Summary};
+
+    fn fp(n: u8) -> Fingerprint {
+        Fingerprint::parse(&format!(
+            "{n:02x}:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00"
+        ))
+        .unwrap()
+    }
+
+    fn key_plan(before: &State) -> Plan {
+        let mut upload = Change::new(Action::UploadApiKey, "new");
+        upload.seq = 1;
+        upload.user = Some("kate".into());
+        upload.fingerprint = Some(fp(2));
+        upload.precondition = Some(of_key(&"kate".into(), &fp(2), before));
+        let mut reset = Change::new(Action::ResetConsolePassword, "reset");
+        reset.seq = 2;
+        reset.user = Some("kate".into());
+        reset.precondition = Some(of_user(before.users.get("kate")));
+        Plan {
+            format_version: FORMAT_VERSION,
+            tenancy: Ocid::new("t"),
+            actor: Actor {
+                user: "admin".into(),
+                authority: Authority::Admin,
+                fingerprint: None,
+            },
+            manifest_digest: String::new(),
+            live_digest: String::new(),
+            changes: vec![upload, reset],
+            diagnostics: Vec::new(),
+            key_slots: Vec::new(),
+            deletion_budget: 5,
+            summary: Summary::default(),
+        }
+    }
+
+    #[test]
+    fn objects_an_interrupted_run_changed_do_not_make_its_plan_stale() {
+        let mut before = State::default();
+        before.users.insert(
+            "kate".into(),
+            User {
+                id: Some(Ocid::new("u")),
+                description: String::new(),
+                email: None,
+                capabilities: crate::model::Capabilities::default(),
+                federated: false,
+                managed: true,
+                password_reset: None,
+            },
+        );
+        before.api_keys.entry("kate".into()).or_default().insert(
+            fp(1),
+            ApiKey {
+                created: None,
+                pem: None,
+            },
+        );
+        let plan = key_plan(&before);
+        assert!(moved(&plan, &before).is_empty());
+
+        // Our own run uploaded key 2 and reset the password (the reset tag moved).
+        let mut after = before.clone();
+        after.api_keys.get_mut("kate").unwrap().insert(
+            fp(2),
+            ApiKey {
+                created: None,
+                pem: None,
+            },
+        );
+        after.users.get_mut("kate").unwrap().password_reset = Some(1);
+        assert_eq!(moved(&plan, &after).len(), 2, "{:?}", moved(&plan, &after));
+        let ours = [
+            "api_key.kate/02:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00",
+            "password.kate",
+        ];
+        assert!(moved_except(&plan, &after, ours).is_empty());
+
+        // Someone else's key on the same user still makes it stale, and says so.
+        after.api_keys.get_mut("kate").unwrap().insert(
+            fp(3),
+            ApiKey {
+                created: None,
+                pem: None,
+            },
+        );
+        assert_eq!(
+            moved_except(&plan, &after, ours),
+            ["api_key.kate/03:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00: added since the plan"]
+        );
+    }
 }
