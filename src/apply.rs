@@ -243,7 +243,8 @@ pub async fn execute(
     let done = run.journal.done(&run.plan_id);
     let mut report = ApplyReport::default();
     let mut failed: Vec<&Change> = Vec::new();
-    for change in changes {
+    for (i, change) in changes.iter().enumerate() {
+        let later = &changes[i + 1..];
         let mut step = StepReport {
             seq: change.seq,
             action: change.action,
@@ -254,10 +255,19 @@ pub async fn execute(
         let blocked =
             !failed.is_empty() && (!run.keep_going || failed.iter().any(|f| depends_on(change, f)));
         if done.contains_key(&change.seq) {
-            checker.check(&mut change.clone());
+            checker.check(&mut change.clone(), later);
             step.status = StepStatus::DoneEarlier;
         } else if !blocked {
-            step.status = write_step(target, run, &mut checker, &mut ids, change, &mut step).await;
+            step.status = write_step(
+                target,
+                run,
+                &mut checker,
+                &mut ids,
+                change,
+                later,
+                &mut step,
+            )
+            .await;
             if step.status != StepStatus::Done {
                 failed.push(change);
             }
@@ -275,11 +285,12 @@ async fn write_step(
     checker: &mut StepChecker<'_>,
     ids: &mut Ids,
     change: &Change,
+    later: &[Change],
     step: &mut StepReport,
 ) -> StepStatus {
     let mut rechecked = change.clone();
     let errors: Vec<String> = checker
-        .check(&mut rechecked)
+        .check(&mut rechecked, later)
         .into_iter()
         .filter(|d| d.severity == Severity::Error)
         .map(|d| format!("{}: {}", d.rule, d.message))

@@ -10,6 +10,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::authority::StatementRef;
 use super::rules::{Diagnostic, Severity};
 use crate::model::{Fingerprint, GroupName, Ocid, UserName};
 
@@ -133,8 +134,10 @@ impl fmt::Display for Action {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Authority {
-    /// Tenancy-level administrator.
+    /// A tenancy administrator: every IAM permission in tenancy, without condition.
     Admin,
+    /// Policy statements that grant exactly the permissions the step needs (`granted_by`).
+    Policy,
     /// A user acting on its own credentials (no policy needed).
     SelfService,
     /// Neither: the step is rejected by `not-authorized`.
@@ -145,8 +148,90 @@ impl fmt::Display for Authority {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Admin => "admin",
+            Self::Policy => "policy",
             Self::SelfService => "self-service",
             Self::None => "none",
+        })
+    }
+}
+
+/// What the actor may do when the plan starts, from the tenancy's policies.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ActorAuthority {
+    /// Every IAM permission in tenancy without condition (`Administrators`, or
+    /// `manage all-resources in tenancy`).
+    pub admin: bool,
+    /// What it holds in tenancy whatever the target, as a policy author would write it:
+    /// `manage users`, `inspect groups`, `USER_APIKEY_ADD`.
+    pub grants: Vec<String>,
+    /// Statements that grant it something only where their condition holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditional: Vec<StatementRef>,
+    /// Every user may read itself and manage its own API keys and console password.
+    pub self_service: bool,
+}
+
+impl ActorAuthority {
+    /// One line: `admin`, or `inspect users, use groups; 2 conditional statements;
+    /// self-service on its own credentials`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        if self.admin {
+            return "admin: every IAM permission in tenancy".to_owned();
+        }
+        let mut parts = Vec::new();
+        if !self.grants.is_empty() {
+            parts.push(format!("{} in tenancy", self.grants.join(", ")));
+        }
+        match self.conditional.len() {
+            0 => {}
+            1 => parts.push("1 conditional statement".to_owned()),
+            n => parts.push(format!("{n} conditional statements")),
+        }
+        if self.self_service {
+            parts.push("self-service on its own credentials".to_owned());
+        }
+        if parts.is_empty() {
+            "nothing".to_owned()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ActorAuthority {
+    /// Also reads the one word that plans written before the permission model held
+    /// (`admin`, `self-service`).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Full {
+            admin: bool,
+            #[serde(default)]
+            grants: Vec<String>,
+            #[serde(default)]
+            conditional: Vec<StatementRef>,
+            #[serde(default)]
+            self_service: bool,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Wire {
+            Word(String),
+            Full(Full),
+        }
+        Ok(match Wire::deserialize(d)? {
+            Wire::Word(word) => Self {
+                admin: word == "admin",
+                grants: Vec::new(),
+                conditional: Vec::new(),
+                self_service: true,
+            },
+            Wire::Full(f) => Self {
+                admin: f.admin,
+                grants: f.grants,
+                conditional: f.conditional,
+                self_service: f.self_service,
+            },
         })
     }
 }
@@ -156,8 +241,8 @@ impl fmt::Display for Authority {
 pub struct Actor {
     /// User name.
     pub user: UserName,
-    /// Authority at the start of the plan.
-    pub authority: Authority,
+    /// What it may do at the start of the plan.
+    pub authority: ActorAuthority,
     /// The fingerprint of the key the actor signs with, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<Fingerprint>,
@@ -222,6 +307,13 @@ pub struct Change {
     pub reason: String,
     /// On what basis the actor performs it.
     pub authority: Authority,
+    /// The OCI permissions the step needs on its target (`USER_UPDATE`, …), every operation
+    /// it makes included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<String>,
+    /// The policy statements that grant them (authority `policy` or `admin`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub granted_by: Vec<StatementRef>,
     /// The user's API-key slots before and after, e.g. `2/3 -> 3/3` (key steps only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_slots: Option<String>,
@@ -251,6 +343,8 @@ impl Change {
             fingerprint: None,
             reason: reason.into(),
             authority: Authority::None,
+            permissions: Vec::new(),
+            granted_by: Vec::new(),
             key_slots: None,
             before: None,
             after: None,

@@ -1,8 +1,9 @@
 //! The planner: `plan(desired, live, actor, options) -> Plan`, the single entry point.
 //!
 //! diff ([`diff`]) → deterministic order ([`order`]) → step-by-step simulation as the actor
-//! ([`simulate`]), checking every rule of [`rules`] at every step with the authority model of
-//! [`authority`]. Rule violations are diagnostics inside the plan, never `Err`.
+//! ([`simulate`]), checking every rule of [`rules`] at every step ([`step`]) with OCI's
+//! per-operation permission model ([`authority`]). Rule violations are diagnostics inside the
+//! plan, never `Err`.
 //!
 //! Pure and synchronous: no I/O; "today" comes in through [`Options`].
 
@@ -13,21 +14,21 @@ pub mod order;
 pub mod precondition;
 pub mod rules;
 pub mod simulate;
+pub mod step;
 #[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
 
 pub use change::{
-    Action, Actor, Attributes, Authority, Change, FORMAT_VERSION, KeySlots, Kind, Plan,
-    Precondition, Summary,
+    Action, Actor, ActorAuthority, Attributes, Authority, Change, FORMAT_VERSION, KeySlots, Kind,
+    Plan, Precondition, Summary,
 };
-use rules::{Diagnostic, Rule, Severity};
+use rules::{Diagnostic, Rule};
+pub use step::StepChecker;
 
-use crate::model::{
-    ADMINISTRATORS, Desired, Fingerprint, GroupName, MAX_API_KEYS, State, UserName,
-};
-use authority::{AdminGroups, Operation};
+use crate::model::{Desired, Fingerprint, GroupName, State, UserName};
+use authority::{Policies, Principal};
 
 /// The user whose credentials will run the plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,14 +86,11 @@ pub fn plan(desired: &Desired, live: &State, actor: &ActorSpec, options: &Option
     let diffed = diff::diff(desired, live, options.today);
     let mut changes = order::order(diffed.changes, live);
     diagnostics.extend(diffed.diagnostics);
-    let admins = AdminGroups::from_policies(&live.policies, &live.tenancy);
+    let policies = Policies::parse(&live.policies, &live.tenancy);
+    diagnostics.extend(policy_findings(&policies));
     let actor_info = Actor {
         user: actor.user.clone(),
-        authority: if admins.is_admin(live, &actor.user) {
-            Authority::Admin
-        } else {
-            Authority::SelfService
-        },
+        authority: actor_authority(&policies, &Principal::of(live, &actor.user)),
         fingerprint: actor.fingerprint.clone(),
     };
     let key_slots = check_steps(desired, live, actor, &mut changes, &mut diagnostics);
@@ -283,14 +281,33 @@ fn check_mass_deletion(
     }
 }
 
-/// The credential owner of a step, if it touches a credential.
-fn credential_owner(c: &Change) -> Option<&UserName> {
-    match c.action {
-        Action::UploadApiKey | Action::DeleteApiKey | Action::ResetConsolePassword => {
-            c.user.as_ref()
-        }
-        _ => None,
+/// What `who` may do, for the plan's header.
+fn actor_authority(policies: &Policies, who: &Principal) -> ActorAuthority {
+    ActorAuthority {
+        admin: policies.is_admin(who),
+        grants: policies.unconditional(who).as_policy_terms(),
+        conditional: policies.conditional(who),
+        self_service: true,
     }
+}
+
+/// One `policy-statement` warning per statement that does not parse.
+fn policy_findings(policies: &Policies) -> Vec<Diagnostic> {
+    policies
+        .problems
+        .iter()
+        .map(|p| {
+            Diagnostic::new(
+                Rule::PolicyStatement,
+                format!("policy.{}", p.statement.policy),
+                format!(
+                    "{} does not parse ({}), so it grants nothing in this plan",
+                    p.statement, p.reason
+                ),
+                "fix the statement (OCI's syntax: Allow <subject> to <verb> <resource-type> in tenancy [where <conditions>]); until then ociam assumes it grants nothing",
+            )
+        })
+        .collect()
 }
 
 /// Walks the ordered plan as the actor, checking the per-step rules, and fills in each step's
@@ -304,12 +321,14 @@ fn check_steps(
 ) -> Vec<KeySlots> {
     let mut checker = StepChecker::new(Some(desired), live.clone(), actor);
     let mut slots: BTreeMap<UserName, KeySlots> = BTreeMap::new();
-    for change in changes.iter_mut() {
+    for i in 0..changes.len() {
+        let (head, later) = changes.split_at_mut(i + 1);
+        let change = &mut head[i];
         let before = change
             .user
             .as_ref()
             .map_or(0, |u| checker.state.key_count(u));
-        out.extend(checker.check(change));
+        out.extend(checker.check(change, later));
         if let (true, Some(user)) = (change.key_slots.is_some(), &change.user) {
             let after = checker.state.key_count(user);
             let entry = slots.entry(user.clone()).or_insert(KeySlots {
@@ -325,269 +344,6 @@ fn check_steps(
     slots.into_values().collect()
 }
 
-/// Checks the per-step rules one step at a time against a state that follows the steps: the
-/// planner walks the simulated plan with it, and the apply executor re-checks each step
-/// against the state it has just read before writing.
-pub struct StepChecker<'a> {
-    /// The manifest, for `federated-user` acknowledgements; `None` when applying a saved plan
-    /// (its own diagnostics already carry that rule).
-    desired: Option<&'a Desired>,
-    actor: &'a ActorSpec,
-    admins: AdminGroups,
-    /// The state before the next step.
-    pub state: State,
-}
-
-impl<'a> StepChecker<'a> {
-    /// A checker starting from `state`.
-    #[must_use]
-    pub fn new(desired: Option<&'a Desired>, state: State, actor: &'a ActorSpec) -> Self {
-        Self {
-            desired,
-            actor,
-            admins: AdminGroups::from_policies(&state.policies, &state.tenancy),
-            state,
-        }
-    }
-
-    /// Checks `change` against the current state, records its authority and key slots, then
-    /// advances the state past it. Returns the step's findings.
-    pub fn check(&mut self, change: &mut Change) -> Vec<Diagnostic> {
-        let mut out = Vec::new();
-        let (state, actor, admins) = (&mut self.state, self.actor, &self.admins);
-        let step = change.seq;
-        let subject = change.subject();
-        let actor_admin = admins.is_admin(state, &actor.user);
-        let op = credential_owner(change).map_or(Operation::Administer, |owner| {
-            Operation::Credential { owner }
-        });
-        change.authority = authority::decide(actor_admin, &actor.user, op);
-        if change.authority == Authority::None {
-            let message = match credential_owner(change) {
-                Some(owner) => format!(
-                    "{} is not a tenancy administrator, and may manage only its own credentials, not {owner}'s",
-                    actor.user
-                ),
-                None => format!(
-                    "{} is not a tenancy administrator; {} needs tenancy-level authority",
-                    actor.user, change.action
-                ),
-            };
-            out.push(
-                Diagnostic::new(
-                    Rule::NotAuthorized,
-                    subject.clone(),
-                    message,
-                    "run this change as a member of Administrators or of a group granted \
-                     `manage users` in tenancy; a compartment policy is not enough",
-                )
-                .at_step(step),
-            );
-        }
-        if change.authority == Authority::SelfService && state.key_count(&actor.user) == 0 {
-            out.push(
-                Diagnostic::new(
-                    Rule::NoApiKeyYet,
-                    subject.clone(),
-                    format!("{} has no API key yet, so it cannot call the API on its own credentials", actor.user),
-                    "have an administrator upload the first key (or upload it in the Console), then re-plan",
-                )
-                .at_step(step),
-            );
-        }
-        if let Some(desired) = self.desired {
-            check_federated(desired, state, change, &subject, &mut out);
-        }
-        check_capability(state, change, &mut out);
-        check_lockout(state, actor, admins, change, &subject, &mut out);
-
-        let administrators = GroupName::from(ADMINISTRATORS);
-        let user = change.user.clone();
-        let key_step = matches!(change.action, Action::UploadApiKey | Action::DeleteApiKey);
-        let before = user.as_ref().map_or(0, |u| state.key_count(u));
-        let admins_before = change.action_empties_admins(state, &administrators);
-        simulate::apply(state, change);
-        if admins_before
-            && !state.group_has_members(&administrators)
-            && state.groups.contains_key(&administrators)
-        {
-            out.push(
-                Diagnostic::new(
-                    Rule::Lockout,
-                    subject.clone(),
-                    "this step would leave Administrators with no member".to_owned(),
-                    "keep at least one user in Administrators",
-                )
-                .at_step(step),
-            );
-        }
-        if let (true, Some(user)) = (key_step, user) {
-            let after = state.key_count(&user);
-            change.key_slots = Some(format!("{before}/{MAX_API_KEYS} -> {after}/{MAX_API_KEYS}"));
-            if after > MAX_API_KEYS {
-                out.push(rules::check_max_keys_step(&user, after, step));
-            }
-        }
-        out
-    }
-}
-
 fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-impl Change {
-    /// Whether this step could leave `Administrators` empty: it removes a member of it.
-    fn action_empties_admins(&self, state: &State, administrators: &GroupName) -> bool {
-        let Some(user) = &self.user else {
-            return false;
-        };
-        let member = state.memberships.contains_key(&crate::model::Membership {
-            user: user.clone(),
-            group: administrators.clone(),
-        });
-        member
-            && (self.action == Action::DeleteUser
-                || self.action == Action::RemoveFromGroup
-                    && self.group.as_ref() == Some(administrators))
-    }
-}
-
-fn check_federated(
-    desired: &Desired,
-    state: &State,
-    change: &Change,
-    subject: &str,
-    out: &mut Vec<Diagnostic>,
-) {
-    if !matches!(change.action, Action::UploadApiKey | Action::DeleteApiKey) {
-        return;
-    }
-    let Some(user) = &change.user else { return };
-    if !state.users.get(user).is_some_and(|u| u.federated) {
-        return;
-    }
-    let acknowledged = desired.users.get(user).is_some_and(|u| u.federated_ack);
-    let d = Diagnostic::new(
-        Rule::FederatedUser,
-        subject.to_owned(),
-        format!("{user} is a federated user; changing its API keys may need an identity-provider policy"),
-        format!("if its keys are meant to be managed here, add `federated_api_keys: acknowledged` to user {user}"),
-    )
-    .at_step(change.seq);
-    let d = if acknowledged {
-        d.with_severity(Severity::Warning)
-    } else {
-        d
-    };
-    let d = match desired.users.get(user) {
-        Some(u) => d.at(&u.location),
-        None => d,
-    };
-    out.push(d);
-}
-
-fn check_capability(state: &State, change: &Change, out: &mut Vec<Diagnostic>) {
-    let Some(user) = &change.user else { return };
-    let Some(u) = state.users.get(user) else {
-        return;
-    };
-    let capability = match change.action {
-        Action::UploadApiKey if !u.capabilities.api_keys => "api_keys",
-        Action::ResetConsolePassword if !u.capabilities.console_password => "console_password",
-        _ => return,
-    };
-    out.push(rules::check_capability(user, capability).at_step(change.seq));
-}
-
-fn check_lockout(
-    state: &State,
-    actor: &ActorSpec,
-    admins: &AdminGroups,
-    change: &Change,
-    subject: &str,
-    out: &mut Vec<Diagnostic>,
-) {
-    if change.action == Action::DeleteGroup
-        && change.group.as_ref().map(GroupName::as_str) == Some(ADMINISTRATORS)
-    {
-        out.push(
-            Diagnostic::new(
-                Rule::Lockout,
-                subject.to_owned(),
-                "the plan deletes the Administrators group".to_owned(),
-                "Administrators is OCI's built-in admin group; keep it in the manifest",
-            )
-            .at_step(change.seq),
-        );
-    }
-    if change.user.as_ref() != Some(&actor.user) {
-        return;
-    }
-    let lockout = |message: String, help: &str| {
-        Diagnostic::new(Rule::Lockout, subject.to_owned(), message, help.to_owned())
-            .at_step(change.seq)
-    };
-    match change.action {
-        Action::DeleteApiKey => {
-            let signing = match &actor.fingerprint {
-                Some(fp) => change.fingerprint.as_ref() == Some(fp),
-                None => state.key_count(&actor.user) <= 1,
-            };
-            if signing {
-                out.push(lockout(
-                    format!("step deletes the key {} signs this plan with", actor.user),
-                    "rotate in two changes: add the new key, switch the pipeline's secret to it, \
-                     then remove the old key in a later change",
-                ));
-            }
-        }
-        Action::DeleteUser => out.push(lockout(
-            format!("step deletes {}, the user running this plan", actor.user),
-            "delete this user from another administrator's pipeline",
-        )),
-        Action::RemoveFromGroup => {
-            let mut after = state.clone_memberships_of(&actor.user);
-            if let Some(g) = &change.group {
-                after.memberships.remove(&crate::model::Membership {
-                    user: actor.user.clone(),
-                    group: g.clone(),
-                });
-            }
-            if admins.is_admin(state, &actor.user) && !admins.is_admin(&after, &actor.user) {
-                out.push(lockout(
-                    format!("step removes {} from the group that makes it an administrator", actor.user),
-                    "demote this user from another administrator's pipeline, or keep the membership",
-                ));
-            }
-        }
-        _ => {}
-    }
-}
-
-impl State {
-    /// A small state holding only `user`, its memberships and the groups it is in: enough to
-    /// decide its authority cheaply.
-    fn clone_memberships_of(&self, user: &UserName) -> State {
-        let mut s = State {
-            tenancy: self.tenancy.clone(),
-            ..State::default()
-        };
-        if let Some(u) = self.users.get(user) {
-            s.users.insert(user.clone(), u.clone());
-        }
-        for g in self.groups_of(user) {
-            s.memberships.insert(
-                crate::model::Membership {
-                    user: user.clone(),
-                    group: g.clone(),
-                },
-                None,
-            );
-            if let Some(group) = self.groups.get(g) {
-                s.groups.insert(g.clone(), group.clone());
-            }
-        }
-        s
-    }
 }

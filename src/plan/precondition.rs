@@ -209,7 +209,7 @@ pub fn moved(plan: &Plan, live: &State) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::model::{ApiKey, Ocid};
-    use crate::plan::change::{Actor, Authority, Change, FORMAT_VERSION, Summary};
+    use crate::plan::change::{Actor, Change, FORMAT_VERSION, Summary};
 
     fn fp(n: u8) -> Fingerprint {
         Fingerprint::parse(&format!(
@@ -233,7 +233,10 @@ mod tests {
             tenancy: Ocid::new("t"),
             actor: Actor {
                 user: "admin".into(),
-                authority: Authority::Admin,
+                authority: crate::plan::ActorAuthority {
+                    admin: true,
+                    ..crate::plan::ActorAuthority::default()
+                },
                 fingerprint: None,
             },
             manifest_digest: String::new(),

@@ -47,7 +47,7 @@ impl fmt::Display for Severity {
 pub enum Rule {
     /// At most three API keys per user, in the manifest and at every step.
     MaxApiKeys,
-    /// Touching another user's credentials, or any user/group/membership, needs tenancy admin.
+    /// Every step needs the OCI permissions of its operations on its target, granted in tenancy.
     NotAuthorized,
     /// Everyone may manage their own password and API keys (allows; shown as authority).
     SelfService,
@@ -73,6 +73,8 @@ pub enum Rule {
     UnknownGroup,
     /// A fingerprint-only key that the user does not hold live, so it cannot be kept.
     MissingKey,
+    /// A policy statement ociam cannot parse: it grants nothing.
+    PolicyStatement,
 }
 
 /// One row of the rule table.
@@ -100,7 +102,7 @@ pub const RULES: &[RuleInfo] = &[
         rule: Rule::NotAuthorized,
         id: "not-authorized",
         severity: Severity::Error,
-        summary: "other users' credentials, users, groups and memberships need tenancy-level admin",
+        summary: "every step needs OCI's permissions for its operations, granted in tenancy",
     },
     RuleInfo {
         rule: Rule::SelfService,
@@ -124,7 +126,7 @@ pub const RULES: &[RuleInfo] = &[
         rule: Rule::Lockout,
         id: "lockout",
         severity: Severity::Error,
-        summary: "never delete the actor's signing key, demote the actor, or empty Administrators",
+        summary: "no step may leave the actor unable to finish the plan or run the next one",
     },
     RuleInfo {
         rule: Rule::MassDeletion,
@@ -174,6 +176,12 @@ pub const RULES: &[RuleInfo] = &[
         severity: Severity::Error,
         summary: "a fingerprint-only key must already exist live (it cannot be uploaded)",
     },
+    RuleInfo {
+        rule: Rule::PolicyStatement,
+        id: "policy-statement",
+        severity: Severity::Warning,
+        summary: "a policy statement ociam cannot parse grants nothing in its plans",
+    },
 ];
 
 impl Rule {
@@ -195,6 +203,7 @@ impl Rule {
             Self::Unmanaged => 11,
             Self::UnknownGroup => 12,
             Self::MissingKey => 13,
+            Self::PolicyStatement => 14,
         };
         &RULES[index]
     }

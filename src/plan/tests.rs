@@ -296,6 +296,7 @@ fn rule_table_holds_every_rule_id_once_with_its_severity() {
             "unmanaged",
             "unknown-group",
             "missing-key",
+            "policy-statement",
         ]
     );
     for info in RULES {
@@ -410,7 +411,7 @@ fn dev_world() -> World {
 fn not_authorized_fires_for_a_non_admin_changing_another_users_key() {
     let w = dev_world().want("bob", |u| u.api_keys = keys(&[20, 21]));
     let p = w.plan_as("dev", Some(10));
-    assert_eq!(p.actor.authority, Authority::SelfService);
+    assert!(!p.actor.authority.admin, "{:?}", p.actor.authority);
     let upload = step(&p, Action::UploadApiKey, &key_subject("bob", 21));
     assert_eq!(upload.authority, Authority::None);
     let hits = found(&p, Rule::NotAuthorized);
@@ -471,18 +472,59 @@ fn self_service_covers_own_password_and_keys_but_not_another_users_password() {
         });
         u.api_keys = keys(&[11]);
     });
+    // The keys are self-service; the reset is too, but ociam then records it in the user's
+    // reset tag (UpdateUser), which needs USER_UPDATE on itself: without a policy for that,
+    // apply would reset the password and fail to record it.
     let p = own.plan_as("dev", Some(11));
     assert!(p.changes.len() == 3, "{:#?}", steps(&p));
+    for c in &p.changes {
+        let want = if c.action == Action::ResetConsolePassword {
+            Authority::None
+        } else {
+            Authority::SelfService
+        };
+        assert_eq!(c.authority, want, "{c:#?}");
+    }
+    let hits = found(&p, Rule::NotAuthorized);
+    assert_eq!(hits.len(), 1, "{:#?}", p.diagnostics);
+    assert_eq!(hits[0].subject, "password.dev");
     assert!(
-        p.changes
-            .iter()
-            .all(|c| c.authority == Authority::SelfService),
-        "{:#?}",
-        p.changes
+        hits[0]
+            .message
+            .contains("UpdateUser needs USER_UPDATE on user dev"),
+        "{}",
+        hits[0].message
     );
-    assert!(found(&p, Rule::NotAuthorized).is_empty());
+    assert!(
+        hits[0].message.contains("ociam-password-reset"),
+        "{}",
+        hits[0].message
+    );
+    assert!(
+        hits[0]
+            .help
+            .contains("request.principal.id = target.user.id"),
+        "{}",
+        hits[0].help
+    );
     // Self-service only allows; it never reports.
     assert!(found(&p, Rule::SelfService).is_empty());
+    // With the usual self-update policy the reset plans as self-service.
+    let p = own
+        .policy(
+            TENANCY,
+            "Allow any-user to {USER_UPDATE} in tenancy where request.principal.id = target.user.id",
+        )
+        .plan_as("dev", Some(11));
+    assert!(
+        found(&p, Rule::NotAuthorized).is_empty(),
+        "{:#?}",
+        p.diagnostics
+    );
+    assert_eq!(
+        step(&p, Action::ResetConsolePassword, "password.dev").authority,
+        Authority::SelfService
+    );
 
     let other = dev_world().want("bob", |u| {
         u.console_password = Some(PasswordReset {
@@ -671,7 +713,10 @@ fn lockout_fires_for_leaving_administrators_empty() {
         .key("admin", 1)
         .group("ops")
         .member("admin", "ops")
-        .policy(TENANCY, "Allow group ops to manage users in tenancy")
+        .policy(
+            TENANCY,
+            "Allow group ops to manage all-resources in tenancy",
+        )
         .user("root")
         .member("root", ADMINISTRATORS);
     let p = base.clone().want("root", |u| u.groups = groups(&[])).plan();
@@ -1233,7 +1278,7 @@ fn ops_world(statement: &str) -> World {
 #[test]
 fn a_compartment_policy_does_not_make_its_group_admin() {
     let p = ops_world("Allow group ops to manage users in compartment X").plan_as("olga", Some(40));
-    assert_eq!(p.actor.authority, Authority::SelfService);
+    assert!(!p.actor.authority.admin, "{:?}", p.actor.authority);
     let upload = step(&p, Action::UploadApiKey, &key_subject("bob", 21));
     assert_eq!(upload.authority, Authority::None);
     let hits = found(&p, Rule::NotAuthorized);
@@ -1243,12 +1288,17 @@ fn a_compartment_policy_does_not_make_its_group_admin() {
 }
 
 #[test]
-fn a_tenancy_policy_makes_its_group_admin() {
+fn a_manage_users_tenancy_policy_lets_its_group_manage_keys_by_policy_not_as_admin() {
     let p = ops_world("Allow group ops to manage users in tenancy").plan_as("olga", Some(40));
-    assert_eq!(p.actor.authority, Authority::Admin);
+    assert!(!p.actor.authority.admin, "{:?}", p.actor.authority);
+    assert_eq!(p.actor.authority.grants, ["manage users"]);
+    let upload = step(&p, Action::UploadApiKey, &key_subject("bob", 21));
+    assert_eq!(upload.authority, Authority::Policy);
+    assert_eq!(upload.permissions, ["USER_UPDATE", "USER_APIKEY_ADD"]);
+    assert_eq!(upload.granted_by.len(), 1);
     assert_eq!(
-        step(&p, Action::UploadApiKey, &key_subject("bob", 21)).authority,
-        Authority::Admin
+        upload.granted_by[0].statement,
+        "Allow group ops to manage users in tenancy"
     );
     assert!(found(&p, Rule::NotAuthorized).is_empty());
     assert!(!p.is_rejected(), "{:#?}", p.diagnostics);
@@ -1259,7 +1309,7 @@ fn a_tenancy_statement_in_a_compartment_policy_does_not_make_its_group_admin() {
     let mut w = ops_world("Allow group ops to manage users in tenancy");
     w.live.policies[0].compartment_id = Ocid::new("ocid1.compartment.oc1..x");
     let p = w.plan_as("olga", Some(40));
-    assert_eq!(p.actor.authority, Authority::SelfService);
+    assert!(!p.actor.authority.admin, "{:?}", p.actor.authority);
     assert_eq!(found(&p, Rule::NotAuthorized).len(), 1);
 }
 

@@ -75,12 +75,27 @@ mod tests {
                 "summary"
             ]
         );
-        assert_eq!(value["actor"]["authority"], "self-service");
+        assert_eq!(value["actor"]["authority"]["admin"], false);
+        assert_eq!(value["actor"]["authority"]["self_service"], true);
         assert_eq!(value["changes"][2]["action"], "upload_api_key");
         assert_eq!(value["changes"][2]["key_slots"], "3/3 -> 4/3");
         assert_eq!(value["diagnostics"][2]["rule"], "max-api-keys");
         assert_eq!(value["diagnostics"][2]["step"], 3);
         assert_eq!(value["summary"]["rejected"], true);
+    }
+
+    #[test]
+    fn a_plan_saved_before_the_permission_model_still_reads() {
+        let mut value: serde_json::Value =
+            serde_json::from_str(&json(&samples::sample_plan())).unwrap();
+        value["actor"]["authority"] = "admin".into();
+        let plan: crate::plan::Plan = serde_json::from_value(value).unwrap();
+        assert!(plan.actor.authority.admin);
+        value = serde_json::from_str(&json(&samples::sample_rejected_plan())).unwrap();
+        value["actor"]["authority"] = "self-service".into();
+        let plan: crate::plan::Plan = serde_json::from_value(value).unwrap();
+        assert!(!plan.actor.authority.admin);
+        assert!(plan.actor.authority.self_service);
     }
 
     #[test]

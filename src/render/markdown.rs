@@ -20,7 +20,7 @@ use std::io::{self, Write};
 
 use super::{
     Delivery, Val, actor_authority, by_severity, clip, count, delivery, field_views,
-    is_signing_key, sanitize, short_ocid, slots_after,
+    granting_policies, is_signing_key, sanitize, short_ocid, slots_after,
 };
 use crate::model::MAX_API_KEYS;
 use crate::plan::rules::{Diagnostic, Severity};
@@ -218,7 +218,7 @@ fn head(plan: &Plan) -> String {
         s.warnings,
         if s.rejected { "**yes**" } else { "no" },
         code(&clip(plan.actor.user.as_str(), 100)),
-        actor_authority(plan.actor.authority),
+        escape(&clip(&actor_authority(&plan.actor.authority), MAX_CELL)),
     );
     if let Some(fp) = &plan.actor.fingerprint {
         let _ = write!(h, ", signing key {}", code(fp.short()));
@@ -232,11 +232,12 @@ fn head(plan: &Plan) -> String {
     h
 }
 
-fn authority(a: Authority) -> &'static str {
-    match a {
-        Authority::Admin => "admin",
-        Authority::SelfService => "self-service",
-        Authority::None => "**none**",
+fn authority(c: &Change) -> String {
+    match c.authority {
+        Authority::Admin => "admin".to_owned(),
+        Authority::Policy => format!("policy {}", code(&clip(&granting_policies(c), MAX_CELL))),
+        Authority::SelfService => "self-service".to_owned(),
+        Authority::None => "**none**".to_owned(),
     }
 }
 
@@ -399,7 +400,7 @@ fn change_row(plan: &Plan, c: &Change, diags: &[&Diagnostic]) -> String {
         c.seq,
         c.action.as_str(),
         code(&clip(&c.subject(), MAX_CELL)),
-        authority(c.authority),
+        authority(c),
         escape(&clip(&c.reason, MAX_CELL)),
         details.join("<br>"),
     )

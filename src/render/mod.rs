@@ -188,14 +188,22 @@ pub(crate) fn delivery(change: &Change) -> Option<Delivery<'_>> {
     )
 }
 
-/// How the actor's authority reads in a header: `admin`, `self-service, own credentials
-/// only`, or `no authority`.
-pub(crate) fn actor_authority(a: crate::plan::Authority) -> &'static str {
-    match a {
-        crate::plan::Authority::Admin => "admin",
-        crate::plan::Authority::SelfService => "self-service, own credentials only",
-        crate::plan::Authority::None => "no authority",
-    }
+/// How the actor's authority reads in a header: `admin (every IAM permission in tenancy)`,
+/// or what it holds (`use users, inspect groups in tenancy; 2 conditional statements;
+/// self-service on its own credentials`).
+pub(crate) fn actor_authority(a: &crate::plan::ActorAuthority) -> String {
+    a.summary()
+}
+
+/// The policies that grant a step, by name, once each: `helpdesk, readers`.
+pub(crate) fn granting_policies(change: &Change) -> String {
+    let mut names: Vec<&str> = change
+        .granted_by
+        .iter()
+        .map(|g| g.policy.as_str())
+        .collect();
+    names.dedup();
+    names.join(", ")
 }
 
 /// Whether `change` touches the key the actor signs with.
@@ -381,7 +389,11 @@ pub(crate) mod samples {
     fn deploy_bot() -> Actor {
         Actor {
             user: UserName::from("deploy-bot"),
-            authority: Authority::Admin,
+            authority: crate::plan::ActorAuthority {
+                admin: true,
+                self_service: true,
+                ..crate::plan::ActorAuthority::default()
+            },
             fingerprint: Some(fp(DEPLOY_BOT_KEY)),
         }
     }
@@ -564,7 +576,10 @@ pub(crate) mod samples {
     pub fn sample_rejected_plan() -> Plan {
         let actor = Actor {
             user: UserName::from("ci-runner"),
-            authority: Authority::SelfService,
+            authority: crate::plan::ActorAuthority {
+                self_service: true,
+                ..crate::plan::ActorAuthority::default()
+            },
             fingerprint: Some(fp(RUNNER_KEY)),
         };
         let mut create = user(Action::CreateUser, "frank", "in manifest, not live");

@@ -18,7 +18,8 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 
 use super::{
-    Delivery, Val, actor_authority, by_severity, delivery, field_views, is_signing_key, sanitize,
+    Delivery, Val, actor_authority, by_severity, delivery, field_views, granting_policies,
+    is_signing_key, sanitize,
 };
 use crate::model::MAX_API_KEYS;
 use crate::plan::rules::{Diagnostic, Severity};
@@ -162,7 +163,7 @@ fn header(plan: &Plan, p: Palette, out: &mut dyn Write) -> io::Result<()> {
         "{}   {} ({})",
         p.paint(BOLD, "Actor:"),
         sanitize(plan.actor.user.as_str()),
-        actor_authority(plan.actor.authority)
+        sanitize(&actor_authority(&plan.actor.authority))
     )?;
     if let Some(fp) = &plan.actor.fingerprint {
         write!(out, ", signing key {}", sanitize(fp.short()))?;
@@ -193,6 +194,12 @@ fn change(
     }
     match c.authority {
         Authority::None => writeln!(out, "{pad}by: {}", p.paint(ERROR, "none (not authorized)"))?,
+        Authority::Policy => writeln!(
+            out,
+            "{pad}by: policy {} ({})",
+            sanitize(&granting_policies(c)),
+            c.permissions.join(", ")
+        )?,
         a => writeln!(out, "{pad}by: {a}")?,
     }
     for f in field_views(c) {

@@ -28,13 +28,13 @@ const NOT_AUTHENTICATED: &str =
     "The required information to complete authentication was not provided or was incorrect.";
 
 /// Who signs a request: a private key and the `keyId` it is registered under.
-struct Signer {
+pub(crate) struct Signer {
     key: SigningKey,
     key_id: String,
 }
 
 impl Signer {
-    fn new(pem: &str, tenancy: &str, user: &str) -> Self {
+    pub(crate) fn new(pem: &str, tenancy: &str, user: &str) -> Self {
         let key = SigningKey::from_pem(pem, None).unwrap();
         let key_id = format!("{tenancy}/{user}/{}", key.fingerprint());
         Self { key, key_id }
@@ -64,10 +64,10 @@ struct Tweak<'a> {
     headers: Vec<(&'a str, String)>,
 }
 
-struct Reply {
-    status: u16,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
     headers: reqwest::header::HeaderMap,
-    json: Value,
+    pub(crate) json: Value,
 }
 
 impl Reply {
@@ -75,7 +75,7 @@ impl Reply {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    fn code(&self) -> &str {
+    pub(crate) fn code(&self) -> &str {
         self.json["code"].as_str().unwrap_or_default()
     }
 
@@ -93,7 +93,7 @@ impl Reply {
     }
 }
 
-struct Api {
+pub(crate) struct Api {
     http: reqwest::Client,
     url: String,
 }
@@ -174,26 +174,32 @@ impl Api {
         }
     }
 
-    async fn get(&self, s: &Signer, path: &str) -> Reply {
+    pub(crate) async fn get(&self, s: &Signer, path: &str) -> Reply {
         self.send(Some(s), "GET", path, None, Tweak::default())
             .await
     }
 
-    async fn post(&self, s: &Signer, path: &str, body: &Value) -> Reply {
+    pub(crate) async fn post(&self, s: &Signer, path: &str, body: &Value) -> Reply {
         let text = body.to_string();
         self.send(Some(s), "POST", path, Some(&text), Tweak::default())
             .await
     }
 
-    async fn delete(&self, s: &Signer, path: &str) -> Reply {
+    pub(crate) async fn delete(&self, s: &Signer, path: &str) -> Reply {
         self.send(Some(s), "DELETE", path, None, Tweak::default())
+            .await
+    }
+
+    pub(crate) async fn put(&self, s: &Signer, path: &str, body: &Value) -> Reply {
+        let text = body.to_string();
+        self.send(Some(s), "PUT", path, Some(&text), Tweak::default())
             .await
     }
 }
 
 /// An in-process emulator on 127.0.0.1:0 with its admin signer.
-struct Running {
-    api: Api,
+pub(crate) struct Running {
+    pub(crate) api: Api,
     admin: Signer,
     tenancy: String,
     config_file: PathBuf,
@@ -203,7 +209,11 @@ struct Running {
 }
 
 impl Running {
-    async fn start(data_dir: &Path, seed: Option<&Value>, tune: impl FnOnce(&mut Config)) -> Self {
+    pub(crate) async fn start(
+        data_dir: &Path,
+        seed: Option<&Value>,
+        tune: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = Config {
             data_dir: data_dir.to_path_buf(),
             ..Config::default()
@@ -235,7 +245,7 @@ impl Running {
         }
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -2,6 +2,7 @@
 //! from fixture directories, every example, the generated schemas, the emulator over
 //! loopback sockets, Oracle's own `oci` CLI against it, and the one-time-password canary.
 
+mod authority;
 mod cli;
 mod client;
 mod emulator;

@@ -1,30 +1,30 @@
 //! Who is asking: the actor of a request, loaded inside its transaction, and the one
-//! authorization check every store operation makes, through the planner's authority model
-//! ([`AdminGroups`] and [`authority::decide`]) over a [`State`] view of the actor (its user,
-//! groups and memberships, and the tenancy's policies: everything `is_admin` reads).
+//! authorization check every store operation makes: the planner's permission model
+//! ([`Policies::decide`]) for the OCI operation on its target, with the actor as a
+//! [`Principal`] (its user, groups and their OCIDs) and the tenancy's policies parsed once per
+//! request. A refusal is 404 `NotAuthorizedOrNotFound`, as OCI answers.
 
 use rusqlite::OptionalExtension as _;
 
 use super::{StoreError, Table, Tx};
-use crate::model::{self, Ocid, State, UserName};
+use crate::model::{self, GroupName, Ocid, State, UserName};
 use crate::oci::wire;
-use crate::plan::authority::{self, AdminGroups, Operation};
-use crate::plan::change::Authority;
+use crate::plan::authority::{Basis, Operation, Policies, Principal, Target};
 
-/// The user a request is made by, and whether it is a tenancy administrator.
+/// The user a request is made by, and the policies that decide what it may do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Actor {
     /// The user's OCID.
     pub id: Ocid,
     /// The user's name.
     pub name: UserName,
-    /// Tenancy-level administrator per [`AdminGroups`].
-    pub admin: bool,
+    /// The user with its groups, as the permission model sees it.
+    pub principal: Principal,
+    /// The tenancy's policies, parsed.
+    pub policies: Policies,
 }
 impl Tx<'_> {
-    /// Loads `user` as the actor and decides whether it is a tenancy administrator, through
-    /// [`AdminGroups`] over a [`State`] holding the actor, its groups and memberships and the
-    /// tenancy's policies (all `is_admin` reads).
+    /// Loads `user` as the actor: its groups (names and OCIDs) and the tenancy's live policies.
     pub(super) fn load_actor(&self, user: &Ocid) -> Result<Actor, StoreError> {
         let name: Option<String> = self
             .tx
@@ -91,22 +91,52 @@ impl Tx<'_> {
                 statements: p.doc.statements,
             })
             .collect();
-        let admin =
-            AdminGroups::from_policies(&state.policies, &state.tenancy).is_admin(&state, &name);
         Ok(Actor {
             id: user.clone(),
+            principal: Principal::of(&state, &name),
+            policies: Policies::parse(&state.policies, &state.tenancy),
             name,
-            admin,
         })
     }
 
-    /// Decides `op` for the actor with [`authority::decide`]; anything but admin or
-    /// self-service is [`StoreError::NotFound`] (OCI does not reveal what exists).
-    pub(super) fn authorize(&self, op: Operation<'_>) -> Result<Authority, StoreError> {
+    /// Decides `op` on `target` for the actor with [`Policies::decide`]; a refusal is
+    /// [`StoreError::NotFound`] (OCI does not reveal what exists).
+    pub(super) fn authorize(&self, op: Operation, target: &Target) -> Result<Basis, StoreError> {
         let actor = self.actor()?;
-        match authority::decide(actor.admin, &actor.name, op) {
-            Authority::None => Err(StoreError::NotFound),
-            granted => Ok(granted),
+        let decision = actor.policies.decide(&actor.principal, op, target);
+        if decision.allowed() {
+            Ok(decision.basis)
+        } else {
+            tracing::debug!(
+                "refused {op} by {}: {}",
+                actor.name,
+                decision.explain(target)
+            );
+            Err(StoreError::NotFound)
         }
+    }
+}
+
+/// The target of a request on user `user`.
+pub(super) fn user_target(user: &wire::User) -> Target {
+    Target {
+        user: Some((UserName::new(&user.name), Some(Ocid::new(&user.id)))),
+        group: None,
+    }
+}
+
+/// The target of a request on group `group`.
+pub(super) fn group_target(group: &wire::Group) -> Target {
+    Target {
+        user: None,
+        group: Some((GroupName::new(&group.name), Some(Ocid::new(&group.id)))),
+    }
+}
+
+/// The target of a request on `user`'s membership of `group`.
+pub(super) fn membership_target(user: &wire::User, group: &wire::Group) -> Target {
+    Target {
+        user: user_target(user).user,
+        group: group_target(group).group,
     }
 }

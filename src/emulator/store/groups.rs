@@ -5,15 +5,16 @@
 
 use serde_json::Value;
 
+use super::actor::{group_target, membership_target};
 use super::objects::{RegionSubscription, Tenancy};
 use super::paging::{Keyed, Page, PageRequest, paginate};
 use super::{
     DefinedTags, FreeformTags, HOME_REGION, HOME_REGION_KEY, Row, StoreError, Table, Tx,
     check_description, check_etag, encode,
 };
-use crate::model::valid_group_name;
+use crate::model::{GroupName, valid_group_name};
 use crate::oci::wire;
-use crate::plan::authority::Operation;
+use crate::plan::authority::{Operation, Target};
 
 /// A CreateGroup request, as decoded.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -144,7 +145,14 @@ impl Tx<'_> {
     /// # Errors
     /// 404 for non-admins; 400 for a bad name, description or compartment; 409 for a taken name.
     pub fn create_group(&self, new: NewGroup) -> Result<(wire::Group, String), StoreError> {
-        self.authorize(Operation::Administer)?;
+        let target = Target {
+            user: None,
+            group: Some((
+                GroupName::new(new.name.as_deref().unwrap_or_default()),
+                None,
+            )),
+        };
+        self.authorize(Operation::CreateGroup, &target)?;
         self.create_group_unchecked(new)
     }
 
@@ -153,8 +161,8 @@ impl Tx<'_> {
     /// # Errors
     /// 404.
     pub fn get_group(&self, id: &str) -> Result<(wire::Group, String), StoreError> {
-        self.authorize(Operation::ReadAll)?;
         let row = self.group_row(id)?;
+        self.authorize(Operation::GetGroup, &group_target(&row.doc))?;
         Ok((row.doc, row.etag))
     }
 
@@ -168,7 +176,7 @@ impl Tx<'_> {
         page: &PageRequest,
     ) -> Result<Page<wire::Group>, StoreError> {
         self.check_compartment(filter.compartment_id.as_deref())?;
-        self.authorize(Operation::ReadAll)?;
+        self.authorize(Operation::ListGroups, &Target::none())?;
         let items = self
             .all_docs::<wire::Group>(Table::Groups)?
             .into_iter()
@@ -191,11 +199,12 @@ impl Tx<'_> {
 
     fn group_for_change(
         &self,
+        op: Operation,
         id: &str,
         if_match: Option<&str>,
     ) -> Result<Row<wire::Group>, StoreError> {
-        self.authorize(Operation::Administer)?;
         let row = self.group_row(id)?;
+        self.authorize(op, &group_target(&row.doc))?;
         check_etag(if_match, &row.etag, id)?;
         Ok(row)
     }
@@ -210,7 +219,9 @@ impl Tx<'_> {
         if_match: Option<&str>,
         patch: GroupPatch,
     ) -> Result<(wire::Group, String), StoreError> {
-        let mut group = self.group_for_change(id, if_match)?.doc;
+        let mut group = self
+            .group_for_change(Operation::UpdateGroup, id, if_match)?
+            .doc;
         if let Some(description) = patch.description {
             check_description(&description)?;
             group.description = description;
@@ -231,7 +242,7 @@ impl Tx<'_> {
     /// # Errors
     /// 404, 409 `NoEtagMatch`, 409 `Conflict` while it has members.
     pub fn delete_group(&self, id: &str, if_match: Option<&str>) -> Result<(), StoreError> {
-        self.group_for_change(id, if_match)?;
+        self.group_for_change(Operation::DeleteGroup, id, if_match)?;
         let members: i64 = self.tx.query_row(
             "SELECT count(*) FROM iam_memberships WHERE group_id = ?1",
             [id],
@@ -322,7 +333,12 @@ impl Tx<'_> {
         user_id: Option<&str>,
         group_id: Option<&str>,
     ) -> Result<(wire::UserGroupMembership, String), StoreError> {
-        self.authorize(Operation::Administer)?;
+        if let (Some(u), Some(g)) = (user_id, group_id) {
+            let (user, group) = (self.user_row(u)?.doc, self.group_row(g)?.doc);
+            self.authorize(Operation::AddUserToGroup, &membership_target(&user, &group))?;
+        } else {
+            self.authorize(Operation::AddUserToGroup, &Target::none())?;
+        }
         self.add_user_to_group_unchecked(user_id, group_id)
     }
 
@@ -334,10 +350,11 @@ impl Tx<'_> {
         &self,
         id: &str,
     ) -> Result<(wire::UserGroupMembership, String), StoreError> {
-        self.authorize(Operation::ReadAll)?;
         let row = self
             .doc_by_id::<wire::UserGroupMembership>(Table::Memberships, id)?
             .ok_or(StoreError::NotFound)?;
+        let target = self.membership_row_target(&row.doc)?;
+        self.authorize(Operation::GetUserGroupMembership, &target)?;
         Ok((row.doc, row.etag))
     }
 
@@ -351,7 +368,7 @@ impl Tx<'_> {
         page: &PageRequest,
     ) -> Result<Page<wire::UserGroupMembership>, StoreError> {
         self.check_compartment(filter.compartment_id.as_deref())?;
-        self.authorize(Operation::ReadAll)?;
+        self.authorize(Operation::ListUserGroupMemberships, &Target::none())?;
         let rows = match (&filter.user_id, &filter.group_id) {
             (None, None) => {
                 return Err(StoreError::MissingParameter(
@@ -391,14 +408,22 @@ impl Tx<'_> {
     /// # Errors
     /// 404 or 409 `NoEtagMatch`.
     pub fn remove_membership(&self, id: &str, if_match: Option<&str>) -> Result<(), StoreError> {
-        self.authorize(Operation::Administer)?;
         let row = self
             .doc_by_id::<wire::UserGroupMembership>(Table::Memberships, id)?
             .ok_or(StoreError::NotFound)?;
+        let target = self.membership_row_target(&row.doc)?;
+        self.authorize(Operation::RemoveUserFromGroup, &target)?;
         check_etag(if_match, &row.etag, id)?;
         self.tx
             .execute("DELETE FROM iam_memberships WHERE id = ?1", [id])?;
         Ok(())
+    }
+
+    /// The target of a request on membership `m`: its user and group.
+    fn membership_row_target(&self, m: &wire::UserGroupMembership) -> Result<Target, StoreError> {
+        let user = self.user_row(&m.user_id)?.doc;
+        let group = self.group_row(&m.group_id)?.doc;
+        Ok(membership_target(&user, &group))
     }
 
     /// Inserts a policy document as is.
@@ -418,7 +443,7 @@ impl Tx<'_> {
     /// # Errors
     /// 404.
     pub fn get_policy(&self, id: &str) -> Result<(wire::Policy, String), StoreError> {
-        self.authorize(Operation::ReadAll)?;
+        self.authorize(Operation::GetPolicy, &Target::none())?;
         let row = self
             .doc_by_id::<wire::Policy>(Table::Policies, id)?
             .ok_or(StoreError::NotFound)?;
@@ -435,7 +460,7 @@ impl Tx<'_> {
         page: &PageRequest,
     ) -> Result<Page<wire::Policy>, StoreError> {
         self.check_compartment(filter.compartment_id.as_deref())?;
-        self.authorize(Operation::ReadAll)?;
+        self.authorize(Operation::ListPolicies, &Target::none())?;
         let items = self
             .all_docs::<wire::Policy>(Table::Policies)?
             .into_iter()

@@ -8,9 +8,10 @@
 
 use rusqlite::OptionalExtension as _;
 
+use super::actor::user_target;
 use super::{Row, Store, StoreError, Table, Tx, check_etag, encode};
 use crate::keys::{self, KeyError, PublicKey};
-use crate::model::{Fingerprint, MAX_API_KEYS, UserName};
+use crate::model::{Fingerprint, MAX_API_KEYS};
 use crate::oci::{sign, wire};
 use crate::plan::authority::Operation;
 
@@ -160,9 +161,7 @@ impl Tx<'_> {
         pem: &str,
     ) -> Result<(wire::ApiKey, String), StoreError> {
         let owner = self.user_row(user_id)?;
-        self.authorize(Operation::Credential {
-            owner: &UserName::new(&owner.doc.name),
-        })?;
+        self.authorize(Operation::UploadApiKey, &user_target(&owner.doc))?;
         self.upload_api_key_unchecked(user_id, pem)
     }
 
@@ -172,9 +171,7 @@ impl Tx<'_> {
     /// 404 when the user does not exist or the actor may not read it.
     pub fn list_api_keys(&self, user_id: &str) -> Result<Vec<wire::ApiKey>, StoreError> {
         let owner = self.user_row(user_id)?;
-        self.authorize(Operation::ReadUser {
-            user: &UserName::new(&owner.doc.name),
-        })?;
+        self.authorize(Operation::ListApiKeys, &user_target(&owner.doc))?;
         let rows: Vec<Row<wire::ApiKey>> = self.docs(
             Table::ApiKeys,
             "SELECT doc, etag, seq, created_ms FROM iam_api_keys WHERE user_id = ?1 ORDER BY seq",
@@ -195,9 +192,7 @@ impl Tx<'_> {
         if_match: Option<&str>,
     ) -> Result<(), StoreError> {
         let owner = self.user_row(user_id)?;
-        self.authorize(Operation::Credential {
-            owner: &UserName::new(&owner.doc.name),
-        })?;
+        self.authorize(Operation::DeleteApiKey, &user_target(&owner.doc))?;
         let fingerprint = Fingerprint::parse(fingerprint).ok_or(StoreError::NotFound)?;
         let etag: Option<String> = self
             .tx

@@ -141,7 +141,11 @@ fn bootstrap_makes_an_admin_in_administrators_with_its_key_and_the_tenant_policy
     let (users, groups, keys, policies) = f
         .store
         .read(&f.admin, |tx| {
-            assert!(tx.actor()?.admin, "admin is a tenancy administrator");
+            let me = tx.actor()?;
+            assert!(
+                me.policies.is_admin(&me.principal),
+                "admin is a tenancy administrator"
+            );
             let filter = UserFilter {
                 compartment_id: Some(tenancy.to_string()),
                 ..UserFilter::default()
@@ -477,7 +481,7 @@ fn non_admins_manage_only_their_own_credentials_and_read_only_themselves() {
     let f = fixture();
     // Bob is in `ops`, which no policy empowers.
     let me = f.as_user(BOB, |tx| Ok(tx.actor()?.clone())).unwrap();
-    assert!(!me.admin);
+    assert!(!me.policies.is_admin(&me.principal));
     f.as_user(BOB, |tx| tx.get_user(BOB)).unwrap();
     f.as_user(BOB, |tx| tx.list_api_keys(BOB)).unwrap();
     let key = keygen::generate_rsa_2048().unwrap();

@@ -8,6 +8,7 @@
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
+use super::actor::user_target;
 use super::objects::{UiPassword, UiPasswordInformation};
 use super::paging::{Keyed, Page, PageRequest, paginate};
 use super::{
@@ -16,7 +17,7 @@ use super::{
 };
 use crate::model::{UserName, valid_user_name};
 use crate::oci::wire;
-use crate::plan::authority::Operation;
+use crate::plan::authority::{Operation, Target};
 
 /// The capabilities a user has, with the spelling of the *response* (`canUseDbCredentials`).
 pub const CAPABILITIES: [&str; 7] = [
@@ -216,7 +217,11 @@ impl Tx<'_> {
     /// 404 for non-admins; 400 for a missing or invalid name, description or compartment; 409
     /// for a taken name or e-mail.
     pub fn create_user(&self, new: NewUser) -> Result<(wire::User, String), StoreError> {
-        self.authorize(Operation::Administer)?;
+        let target = Target {
+            user: Some((UserName::new(new.name.as_deref().unwrap_or_default()), None)),
+            group: None,
+        };
+        self.authorize(Operation::CreateUser, &target)?;
         self.create_user_unchecked(new)
     }
 
@@ -226,9 +231,7 @@ impl Tx<'_> {
     /// 404 when the user does not exist or the actor may not read it.
     pub fn get_user(&self, id: &str) -> Result<(wire::User, String), StoreError> {
         let row = self.user_row(id)?;
-        self.authorize(Operation::ReadUser {
-            user: &UserName::new(&row.doc.name),
-        })?;
+        self.authorize(Operation::GetUser, &user_target(&row.doc))?;
         Ok((row.doc, row.etag))
     }
 
@@ -243,7 +246,7 @@ impl Tx<'_> {
         page: &PageRequest,
     ) -> Result<Page<wire::User>, StoreError> {
         self.check_compartment(filter.compartment_id.as_deref())?;
-        self.authorize(Operation::ReadAll)?;
+        self.authorize(Operation::ListUsers, &Target::none())?;
         let rows: Vec<Row<wire::User>> = match &filter.name {
             Some(name) => self.docs(
                 Table::Users,
@@ -277,14 +280,15 @@ impl Tx<'_> {
         paginate(items, page)
     }
 
-    /// Loads user `id` for an admin change, checking authority and `if-match`.
+    /// Loads user `id` for change `op`, checking authority and `if-match`.
     fn user_for_change(
         &self,
+        op: Operation,
         id: &str,
         if_match: Option<&str>,
     ) -> Result<Row<wire::User>, StoreError> {
         let row = self.user_row(id)?;
-        self.authorize(Operation::Administer)?;
+        self.authorize(op, &user_target(&row.doc))?;
         check_etag(if_match, &row.etag, id)?;
         Ok(row)
     }
@@ -305,7 +309,9 @@ impl Tx<'_> {
         if_match: Option<&str>,
         patch: UserPatch,
     ) -> Result<(wire::User, String), StoreError> {
-        let mut user = self.user_for_change(id, if_match)?.doc;
+        let mut user = self
+            .user_for_change(Operation::UpdateUser, id, if_match)?
+            .doc;
         if let Some(description) = patch.description {
             check_description(&description)?;
             user.description = description;
@@ -343,7 +349,9 @@ impl Tx<'_> {
         if_match: Option<&str>,
         patch: &CapabilitiesPatch,
     ) -> Result<(wire::User, String), StoreError> {
-        let mut user = self.user_for_change(id, if_match)?.doc;
+        let mut user = self
+            .user_for_change(Operation::UpdateUserCapabilities, id, if_match)?
+            .doc;
         let caps = user.capabilities.get_or_insert_with(Default::default);
         for (name, value) in &patch.0 {
             set_capability(caps, name, *value);
@@ -362,7 +370,9 @@ impl Tx<'_> {
         if_match: Option<&str>,
         blocked: Option<bool>,
     ) -> Result<(wire::User, String), StoreError> {
-        let mut user = self.user_for_change(id, if_match)?.doc;
+        let mut user = self
+            .user_for_change(Operation::UpdateUserState, id, if_match)?
+            .doc;
         match blocked {
             None => {
                 return Err(StoreError::MissingParameter(
@@ -388,7 +398,7 @@ impl Tx<'_> {
     /// # Errors
     /// 404, 409 `NoEtagMatch`, 409 `Conflict` while memberships exist.
     pub fn delete_user(&self, id: &str, if_match: Option<&str>) -> Result<(), StoreError> {
-        self.user_for_change(id, if_match)?;
+        self.user_for_change(Operation::DeleteUser, id, if_match)?;
         let groups: i64 = self.tx.query_row(
             "SELECT count(*) FROM iam_memberships WHERE user_id = ?1",
             [id],
@@ -415,9 +425,7 @@ impl Tx<'_> {
         password: &str,
     ) -> Result<(UiPassword, String), StoreError> {
         let row = self.user_row(user_id)?;
-        self.authorize(Operation::Credential {
-            owner: &UserName::new(&row.doc.name),
-        })?;
+        self.authorize(Operation::CreateOrResetUIPassword, &user_target(&row.doc))?;
         let info = UiPasswordInformation {
             user_id: user_id.to_owned(),
             time_created: self.now_rfc3339(),
@@ -453,9 +461,10 @@ impl Tx<'_> {
         user_id: &str,
     ) -> Result<(UiPasswordInformation, String), StoreError> {
         let row = self.user_row(user_id)?;
-        self.authorize(Operation::ReadUser {
-            user: &UserName::new(&row.doc.name),
-        })?;
+        self.authorize(
+            Operation::GetUserUIPasswordInformation,
+            &user_target(&row.doc),
+        )?;
         let found: Option<(String, String)> =
             rusqlite::OptionalExtension::optional(self.tx.query_row(
                 "SELECT doc, etag FROM ui_passwords WHERE user_id = ?1",
