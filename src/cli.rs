@@ -48,6 +48,44 @@ const MAX_KEY_FILE: u64 = 64 * 1024;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Testing aid: date everything (key ages, `expires` dates, the emulator's timestamps) as if
+    /// this RFC 3339 instant were now. Request signing and the emulator's signature check keep
+    /// the real clock.
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        env = "OCIAM_NOW",
+        hide_env = true,
+        value_name = "RFC3339"
+    )]
+    now: Option<jiff::Timestamp>,
+}
+
+/// "Now" for everything that dates things, read once per run: `--now` / `OCIAM_NOW` when
+/// given, else the system clock. Request signing, retry tokens and the journal never use it.
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    /// The instant plans, drift and `key-age` are computed at.
+    now: jiff::Timestamp,
+    /// How far that is from the system clock, in milliseconds (0 unless moved).
+    offset_ms: i64,
+}
+
+impl Clock {
+    fn read(moved: Option<jiff::Timestamp>) -> Self {
+        let real = jiff::Timestamp::now();
+        let now = moved.unwrap_or(real);
+        Self {
+            now,
+            offset_ms: now.as_millisecond() - real.as_millisecond(),
+        }
+    }
+
+    /// Days since the Unix epoch.
+    fn today(self) -> i64 {
+        self.now.as_second().div_euclid(86_400)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,15 +313,16 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         .with_env_filter(filter)
         .with_writer(io::stderr)
         .try_init();
+    let clock = Clock::read(cli.now);
     let result = match cli.command {
         Command::Validate { manifest } => cmd_validate(&manifest),
-        Command::Plan(args) => cmd_plan(&args),
-        Command::Snapshot(args) => cmd_snapshot(&args),
-        Command::Apply(args) => cmd_apply(&args),
-        Command::Drift(args) => cmd_drift(&args),
-        Command::Import(args) => cmd_import(&args),
+        Command::Plan(args) => cmd_plan(&args, clock),
+        Command::Snapshot(args) => cmd_snapshot(&args, clock),
+        Command::Apply(args) => cmd_apply(&args, clock),
+        Command::Drift(args) => cmd_drift(&args, clock),
+        Command::Import(args) => cmd_import(&args, clock),
         Command::Fingerprint { key } => cmd_fingerprint(&key),
-        Command::Emulator(args) => cmd_emulator(args),
+        Command::Emulator(args) => cmd_emulator(args, clock),
         Command::Schema { plan } => cmd_schema(plan),
     };
     match result {
@@ -403,11 +442,6 @@ fn cmd_validate(path: &Path) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-/// Days since the Unix epoch, from the system clock.
-fn today() -> i64 {
-    jiff::Timestamp::now().as_second().div_euclid(86_400)
-}
-
 /// The live state, where it came from, and the actor.
 struct Live {
     snapshot: snapshot::Snapshot,
@@ -452,7 +486,7 @@ const DEMO_SEED: &str = include_str!("../examples/quickstart/seed.json");
 
 /// Starts the embedded emulator once per process and returns its URL and `oci-config`.
 /// The default directory, `.ociam/emulator`, is seeded with the demo tenancy on first use.
-fn embedded_emulator(dir: &Path) -> Result<(String, PathBuf)> {
+fn embedded_emulator(dir: &Path, clock: Clock) -> Result<(String, PathBuf)> {
     static STARTED: std::sync::OnceLock<(String, PathBuf)> = std::sync::OnceLock::new();
     if let Some(started) = STARTED.get() {
         return Ok(started.clone());
@@ -473,6 +507,7 @@ fn embedded_emulator(dir: &Path) -> Result<(String, PathBuf)> {
     let config = emulator::Config {
         data_dir: data_dir.clone(),
         seed,
+        time_offset_ms: clock.offset_ms,
         ..emulator::Config::default()
     };
     let rt = runtime()?;
@@ -517,7 +552,7 @@ fn profile_spec(args: &LiveArgs) -> ProfileSpec {
 }
 
 /// Reads the live state from the source `args` name.
-fn read_live(args: &LiveArgs) -> Result<Live> {
+fn read_live(args: &LiveArgs, clock: Clock) -> Result<Live> {
     if let Some(path) = &args.live {
         let name = path.display().to_string();
         let snap = snapshot::parse(&read_text(path, "snapshot")?, &name)?;
@@ -556,7 +591,7 @@ fn read_live(args: &LiveArgs) -> Result<Live> {
     }
     let mut spec = profile_spec(args);
     if let Some(dir) = &args.emulator {
-        let (url, config_file) = embedded_emulator(dir)?;
+        let (url, config_file) = embedded_emulator(dir, clock)?;
         spec.config_file = config_file;
         spec.profile = "DEFAULT".to_owned();
         spec.endpoint = Some(url);
@@ -623,13 +658,19 @@ fn read_live(args: &LiveArgs) -> Result<Live> {
     })
 }
 
-fn cmd_plan(args: &PlanArgs) -> Result<u8> {
+fn cmd_plan(args: &PlanArgs, clock: Clock) -> Result<u8> {
     let Some(loaded) = load_manifest(&args.manifest)? else {
         return Ok(EXIT_ERROR);
     };
-    let live = read_live(&args.live)?;
+    let live = read_live(&args.live, clock)?;
     check_tenancy(&loaded, &live)?;
-    let options = plan_options(&loaded, &live, args.allow_deletions, args.allow_empty_prune);
+    let options = plan_options(
+        &loaded,
+        &live,
+        args.allow_deletions,
+        args.allow_empty_prune,
+        clock,
+    );
     let plan = plan::plan(&loaded.desired, &live.state, &live.actor, &options);
     emit_plan(&plan, args.format.into(), args.out.as_deref())?;
     Ok(if plan.is_rejected() {
@@ -641,8 +682,8 @@ fn cmd_plan(args: &PlanArgs) -> Result<u8> {
     })
 }
 
-fn cmd_snapshot(args: &SnapshotArgs) -> Result<u8> {
-    let live = read_live(&args.live)?;
+fn cmd_snapshot(args: &SnapshotArgs, clock: Clock) -> Result<u8> {
+    let live = read_live(&args.live, clock)?;
     let mut json = serde_json::to_vec_pretty(&live.snapshot)?;
     json.push(b'\n');
     match &args.out {
@@ -719,7 +760,7 @@ fn cmd_fingerprint(path: &Path) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn cmd_emulator(args: EmulatorArgs) -> Result<u8> {
+fn cmd_emulator(args: EmulatorArgs, clock: Clock) -> Result<u8> {
     emulator::run_emulator(emulator::Config {
         data_dir: args.data,
         listen: args.listen,
@@ -729,6 +770,7 @@ fn cmd_emulator(args: EmulatorArgs) -> Result<u8> {
         page_size: args.page_size,
         skew_check: true,
         allow_non_loopback: args.allow_non_loopback,
+        time_offset_ms: clock.offset_ms,
     })?;
     Ok(EXIT_OK)
 }
@@ -760,7 +802,7 @@ fn confirm(question: &str) -> Result<bool> {
     Ok(answer.trim() == "yes")
 }
 
-fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
+fn cmd_apply(args: &ApplyArgs, clock: Clock) -> Result<u8> {
     if args.reveal_passwords && !io::stdout().is_terminal() {
         bail!(
             "refusing --reveal-passwords: stdout is not a terminal, and a one-time password must never reach a pipe, file or CI log; nothing was done. Drop the flag: passwords go to files under --secrets-dir, sealed with age for users whose manifest entry sets console_password.deliver_to"
@@ -783,19 +825,25 @@ fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
                 plan::FORMAT_VERSION
             );
         }
-        let live = read_live(&args.live)?;
+        let live = read_live(&args.live, clock)?;
         (plan, None, live)
     } else {
         let Some(loaded) = load_manifest(&args.target)? else {
             return Ok(EXIT_ERROR);
         };
-        let live = read_live(&args.live)?;
+        let live = read_live(&args.live, clock)?;
         check_tenancy(&loaded, &live)?;
         let plan = plan::plan(
             &loaded.desired,
             &live.state,
             &live.actor,
-            &plan_options(&loaded, &live, args.allow_deletions, args.allow_empty_prune),
+            &plan_options(
+                &loaded,
+                &live,
+                args.allow_deletions,
+                args.allow_empty_prune,
+                clock,
+            ),
         );
         (plan, Some(loaded), live)
     };
@@ -885,12 +933,13 @@ fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
     };
     let total = plan.changes.len();
     let mut err = io::stderr();
-    let clock = || jiff::Timestamp::now().as_second();
+    // The journal dates records (and ages retry tokens) with the real clock, never `--now`.
+    let wall_clock = || jiff::Timestamp::now().as_second();
     let mut run = apply::Run {
         journal: &mut journal,
         plan_id: plan_id.clone(),
         keep_going: args.keep_going,
-        clock: &clock,
+        clock: &wall_clock,
     };
     let bar = progress_bar("applying");
     bar.set_length(total as u64);
@@ -938,7 +987,7 @@ fn cmd_apply(args: &ApplyArgs) -> Result<u8> {
         journal.path().display()
     )?;
     let code = if report.succeeded() {
-        verify_after_apply(args, loaded.as_ref(), &plan, &live, json)?
+        verify_after_apply(args, loaded.as_ref(), &plan, &live, json, clock)?
     } else {
         EXIT_ERROR
     };
@@ -981,14 +1030,21 @@ fn verify_after_apply(
     applied: &Plan,
     before: &Live,
     json: bool,
+    clock: Clock,
 ) -> Result<u8> {
-    let after = read_live(&args.live)?;
+    let after = read_live(&args.live, clock)?;
     let remaining = match loaded {
         Some(loaded) => plan::plan(
             &loaded.desired,
             &after.state,
             &after.actor,
-            &plan_options(loaded, &after, args.allow_deletions, args.allow_empty_prune),
+            &plan_options(
+                loaded,
+                &after,
+                args.allow_deletions,
+                args.allow_empty_prune,
+                clock,
+            ),
         ),
         None => {
             let mut expected = before.state.clone();
@@ -1000,7 +1056,10 @@ fn verify_after_apply(
                 &desired,
                 &after.state,
                 &after.actor,
-                &plan::Options::default(),
+                &plan::Options {
+                    today: clock.today(),
+                    ..plan::Options::default()
+                },
             )
         }
     };
@@ -1068,9 +1127,10 @@ fn plan_options(
     live: &Live,
     allow_deletions: Option<u32>,
     allow_empty_prune: bool,
+    clock: Clock,
 ) -> plan::Options {
     plan::Options {
-        today: today(),
+        today: clock.today(),
         allow_deletions,
         allow_empty_prune,
         manifest_digest: loaded.digest.clone(),
@@ -1080,17 +1140,17 @@ fn plan_options(
     }
 }
 
-fn cmd_drift(args: &DriftArgs) -> Result<u8> {
+fn cmd_drift(args: &DriftArgs, clock: Clock) -> Result<u8> {
     let Some(loaded) = load_manifest(&args.manifest)? else {
         return Ok(EXIT_ERROR);
     };
-    let live = read_live(&args.live)?;
+    let live = read_live(&args.live, clock)?;
     check_tenancy(&loaded, &live)?;
     let plan = plan::plan(
         &loaded.desired,
         &live.state,
         &live.actor,
-        &plan_options(&loaded, &live, None, false),
+        &plan_options(&loaded, &live, None, false, clock),
     );
     let report = crate::drift::report(&plan);
     let mut json = serde_json::to_vec_pretty(&report)?;
@@ -1106,8 +1166,8 @@ fn cmd_drift(args: &DriftArgs) -> Result<u8> {
     Ok(if report.drift { EXIT_CHANGES } else { EXIT_OK })
 }
 
-fn cmd_import(args: &ImportArgs) -> Result<u8> {
-    let live = read_live(&args.live)?;
+fn cmd_import(args: &ImportArgs, clock: Clock) -> Result<u8> {
+    let live = read_live(&args.live, clock)?;
     let manifest_path = args.out.join("manifest.yaml");
     if manifest_path.exists() {
         bail!(

@@ -66,6 +66,10 @@ pub struct Config {
     pub skew_check: bool,
     /// Allow listening on a non-loopback address.
     pub allow_non_loopback: bool,
+    /// Added to the clock for the timestamps the emulator stamps on objects (`timeCreated`,
+    /// retry-token ages), in milliseconds: `OCIAM_NOW` moves them; 0 keeps the clock. The
+    /// signature-skew check always uses the clock unshifted.
+    pub time_offset_ms: i64,
 }
 
 impl Default for Config {
@@ -79,6 +83,7 @@ impl Default for Config {
             page_size: DEFAULT_PAGE_SIZE,
             skew_check: true,
             allow_non_loopback: false,
+            time_offset_ms: 0,
         }
     }
 }
@@ -119,6 +124,18 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now_ms(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Another clock moved by a fixed offset (object timestamps under `OCIAM_NOW`).
+struct Shifted {
+    clock: Arc<dyn Clock>,
+    offset_ms: i64,
+}
+
+impl Clock for Shifted {
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms().saturating_add(self.offset_ms)
     }
 }
 
@@ -302,10 +319,15 @@ impl Emulator {
             });
         }
         let (data_dir, lock) = datadir::prepare(&config.data_dir)?;
-        let store = Arc::new(Store::open(
-            &data_dir.join(datadir::DB_FILE),
-            clock.clone(),
-        )?);
+        let stamps: Arc<dyn Clock> = if config.time_offset_ms == 0 {
+            clock.clone()
+        } else {
+            Arc::new(Shifted {
+                clock: clock.clone(),
+                offset_ms: config.time_offset_ms,
+            })
+        };
+        let store = Arc::new(Store::open(&data_dir.join(datadir::DB_FILE), stamps)?);
         datadir::initialize(&store, &data_dir, config.seed.as_deref())?;
         let listener =
             TcpListener::bind(config.listen)

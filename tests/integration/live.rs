@@ -19,7 +19,7 @@ use ociam::oci::client::{IdentityClient, MembershipFilter};
 use ociam::oci::wire;
 use serde_json::{Value, json};
 
-use crate::util::{Emulator, Outcome, root, run_in};
+use crate::util::{Emulator, Outcome, days_from, root, run_at, run_in};
 
 const MATCHES: &str = "The tenancy now matches the manifest.";
 
@@ -83,11 +83,19 @@ struct Live {
     tenancy: String,
     dir: tempfile::TempDir,
     secrets: PathBuf,
+    /// `OCIAM_NOW` for the emulator and every command, when the clock is moved.
+    now: Option<String>,
 }
 
 impl Live {
     fn start(extra: &[&str]) -> Self {
-        let emu = Emulator::start(extra);
+        Self::start_at(extra, None)
+    }
+
+    /// [`Live::start`] with the emulator and every command at `OCIAM_NOW=now` (`None`: the
+    /// inherited clock).
+    fn start_at(extra: &[&str], now: Option<&str>) -> Self {
+        let emu = Emulator::start_at(extra, now);
         let tenancy = config_value(&emu.config_file(), "tenancy");
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("keys")).unwrap();
@@ -97,6 +105,7 @@ impl Live {
             tenancy,
             dir,
             secrets,
+            now: now.map(str::to_owned),
         }
     }
 
@@ -114,7 +123,7 @@ impl Live {
         let config = config.display().to_string();
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--config-file", &config, "--endpoint", &self.emu.url]);
-        run_in(self.path(), &all)
+        run_at(self.path(), &all, self.now.as_deref())
     }
 
     /// `apply FILE --auto-approve --secrets-dir <secrets>` as the admin.
@@ -649,9 +658,10 @@ fn a_non_admin_reads_only_itself_and_may_not_plan_its_memberships() {
 // import, drift, saved plans, confirmation
 
 /// A seed snapshot with `users` users (`u000`…), 5 groups, memberships, a federated user and
-/// keys with real PEMs for every 20th user.
-fn big_seed(tenancy: &str, users: usize) -> Value {
-    let time = "2026-09-01T10:00:00.000Z";
+/// keys with real PEMs for every 20th user, all created 30 days before `now` (within
+/// `key-age`'s 90 days).
+fn big_seed(tenancy: &str, users: usize, now: jiff::Timestamp) -> Value {
+    let time = days_from(now, -30);
     let groups: Vec<Value> = (0..5)
         .map(|g| {
             json!({"id": format!("ocid1.group.oc1..g{g}"), "compartmentId": tenancy,
@@ -716,11 +726,28 @@ fn big_seed(tenancy: &str, users: usize) -> Value {
 /// the same directory refuses to overwrite it.
 #[test]
 fn import_round_trip_of_a_210_user_tenancy_plans_empty_and_never_overwrites() {
+    import_round_trip(None);
+}
+
+/// The clock moved a year ahead (`OCIAM_NOW`, fixtures dated from it): the same outcome.
+#[test]
+fn import_round_trip_with_the_clock_a_year_ahead() {
+    import_round_trip(Some(&a_year_ahead()));
+}
+
+/// `OCIAM_NOW` a year after the test's own "now".
+fn a_year_ahead() -> String {
+    days_from(crate::util::now(), 365)
+}
+
+/// The import round trip with the emulator and every command at `now` (`None`: the clock).
+fn import_round_trip(now: Option<&str>) {
     let seed_dir = tempfile::tempdir().unwrap();
     let tenancy = "ocid1.tenancy.oc1..importtest";
     let seed_path = seed_dir.path().join("seed.json");
-    fs::write(&seed_path, big_seed(tenancy, 210).to_string()).unwrap();
-    let live = Live::start(&["--seed", seed_path.to_str().unwrap()]);
+    let at = now.map_or_else(crate::util::now, |s| s.parse().unwrap());
+    fs::write(&seed_path, big_seed(tenancy, 210, at).to_string()).unwrap();
+    let live = Live::start_at(&["--seed", seed_path.to_str().unwrap()], now);
     assert_eq!(live.tenancy, tenancy);
     let state = live.state();
     assert_eq!(state.users.len(), 211, "210 seeded + admin");
@@ -762,7 +789,21 @@ fn import_round_trip_of_a_210_user_tenancy_plans_empty_and_never_overwrites() {
 /// tenancy (an unlisted user is only informational) exits 0.
 #[test]
 fn drift_reports_out_of_band_changes_by_category() {
-    let live = Live::start(&[]);
+    drift_by_category(None);
+}
+
+/// The clock moved a year ahead: the same drift, and a key expired yesterday is still the only
+/// `key_age` finding (keys uploaded "now" are not old).
+#[test]
+fn drift_by_category_with_the_clock_a_year_ahead() {
+    drift_by_category(Some(&a_year_ahead()));
+}
+
+/// The drift scenario with the emulator and every command at `now` (`None`: the clock).
+fn drift_by_category(now: Option<&str>) {
+    let live = Live::start_at(&[], now);
+    let at = now.map_or_else(crate::util::now, |s| s.parse().unwrap());
+    let yesterday = &days_from(at, -1)[..10];
     let (keyed, _gone, aging) = (live.key("keyed"), live.key("gone"), live.key("aging"));
     let body = |expires: &str| {
         format!(
@@ -789,7 +830,10 @@ users:
         )
     };
     live.step("d.yaml", &body(""));
-    live.manifest("expiring.yaml", &body("\n        expires: 2020-01-01"));
+    live.manifest(
+        "expiring.yaml",
+        &body(&format!("\n        expires: {yesterday}")),
+    );
 
     let clean = live.ociam(&["drift", "d.yaml"]);
     assert_eq!(clean.code, 0, "{}", clean.transcript());
@@ -860,7 +904,11 @@ users:
     // A membership added out of band is one to remove: `changed`.
     has("changed", "membership.ops/joiner");
     has("missing", "user.gone");
-    has("key_age", &format!("api_key.aging/{}", aging.fingerprint));
+    assert_eq!(
+        subjects("key_age"),
+        [format!("api_key.aging/{}", aging.fingerprint)],
+        "{report:#}"
+    );
     assert!(
         report["categories"]["unmanaged_objects"]
             .as_array()

@@ -16,6 +16,28 @@ pub fn ociam() -> assert_cmd::Command {
     cmd
 }
 
+/// The instant commands on static fixtures (`live.json` files with fixed `timeCreated` dates:
+/// plan cases, examples) run at (`OCIAM_NOW`), so their key ages never depend on the day the
+/// tests run.
+pub const FIXTURE_NOW: &str = "2026-11-01T00:00:00Z";
+
+/// The test's "now": `OCIAM_NOW` when the suite runs with the clock moved, else the system
+/// clock. Fixtures that live objects are dated from must be built relative to it.
+pub fn now() -> jiff::Timestamp {
+    std::env::var("OCIAM_NOW")
+        .ok()
+        .map(|s| s.parse().expect("OCIAM_NOW is an RFC 3339 instant"))
+        .unwrap_or_else(jiff::Timestamp::now)
+}
+
+/// `t` moved by `days` (negative: earlier), as OCI writes times (RFC 3339, milliseconds).
+pub fn days_from(t: jiff::Timestamp, days: i64) -> String {
+    let moved = t
+        .checked_add(jiff::SignedDuration::from_hours(24 * days))
+        .expect("in range");
+    moved.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
 /// What a command did, in one comparable text.
 pub struct Outcome {
     pub code: i32,
@@ -32,9 +54,18 @@ impl Outcome {
     }
 }
 
-/// Runs `ociam args...` in `dir`.
+/// Runs `ociam args...` in `dir` at [`FIXTURE_NOW`] (for static fixtures).
 pub fn run_in(dir: &Path, args: &[&str]) -> Outcome {
-    let out = ociam()
+    run_at(dir, args, Some(FIXTURE_NOW))
+}
+
+/// Runs `ociam args...` in `dir` with `OCIAM_NOW=now`, or with the inherited clock for `None`.
+pub fn run_at(dir: &Path, args: &[&str], now: Option<&str>) -> Outcome {
+    let mut cmd = ociam();
+    if let Some(now) = now {
+        cmd.env("OCIAM_NOW", now);
+    }
+    let out = cmd
         .current_dir(dir)
         .args(args)
         .output()
@@ -82,15 +113,26 @@ impl Emulator {
     /// Starts an emulator on a fresh data directory with `extra` flags, and waits for the line
     /// that says where it listens.
     pub fn start(extra: &[&str]) -> Self {
+        Self::start_at(extra, None)
+    }
+
+    /// [`Emulator::start`] with `OCIAM_NOW=now` (its object timestamps move; its signature
+    /// check keeps the real clock), or the inherited clock for `None`.
+    pub fn start_at(extra: &[&str], now: Option<&str>) -> Self {
         let data = tempfile::tempdir().unwrap();
-        let (child, url) = Self::spawn(data.path(), extra);
+        let (child, url) = Self::spawn(data.path(), extra, now);
         Self { child, data, url }
     }
 
-    /// Starts `ociam emulator --data DIR`, returning the process and its URL.
-    pub fn spawn(data: &Path, extra: &[&str]) -> (std::process::Child, String) {
+    /// Starts `ociam emulator --data DIR` (at `OCIAM_NOW=now` when given), returning the
+    /// process and its URL.
+    fn spawn(data: &Path, extra: &[&str], now: Option<&str>) -> (std::process::Child, String) {
         use std::io::BufRead as _;
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ociam"))
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ociam"));
+        if let Some(now) = now {
+            command.env("OCIAM_NOW", now);
+        }
+        let mut child = command
             .args(["emulator", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(extra)
