@@ -86,14 +86,14 @@ pub fn plan(desired: &Desired, live: &State, actor: &ActorSpec, options: &Option
     let diffed = diff::diff(desired, live, options.today);
     let mut changes = order::order(diffed.changes, live);
     diagnostics.extend(diffed.diagnostics);
-    let policies = Policies::parse(&live.policies, &live.tenancy);
-    diagnostics.extend(policy_findings(&policies));
+    let mut checker = StepChecker::new(Some(desired), live.clone(), actor);
+    diagnostics.extend(policy_findings(checker.policies()));
     let actor_info = Actor {
         user: actor.user.clone(),
-        authority: actor_authority(&policies, &Principal::of(live, &actor.user)),
+        authority: actor_authority(checker.policies(), &Principal::of(live, &actor.user)),
         fingerprint: actor.fingerprint.clone(),
     };
-    let key_slots = check_steps(desired, live, actor, &mut changes, &mut diagnostics);
+    let key_slots = check_steps(&mut checker, &mut changes, &mut diagnostics);
     check_mass_deletion(desired, &changes, options.allow_deletions, &mut diagnostics);
     let diagnostics = tidy(diagnostics);
     let summary = Plan::summarize(&changes, &diagnostics);
@@ -310,16 +310,13 @@ fn policy_findings(policies: &Policies) -> Vec<Diagnostic> {
         .collect()
 }
 
-/// Walks the ordered plan as the actor, checking the per-step rules, and fills in each step's
-/// authority and key slots. Returns the key slots of every user whose keys change.
+/// Walks the ordered plan with `checker` (which starts at the live state, as the actor), checking
+/// the per-step rules, and fills in each step's authority and key slots. Returns the key slots of every user whose keys change.
 fn check_steps(
-    desired: &Desired,
-    live: &State,
-    actor: &ActorSpec,
+    checker: &mut StepChecker<'_>,
     changes: &mut [Change],
     out: &mut Vec<Diagnostic>,
 ) -> Vec<KeySlots> {
-    let mut checker = StepChecker::new(Some(desired), live.clone(), actor);
     let mut slots: BTreeMap<UserName, KeySlots> = BTreeMap::new();
     for i in 0..changes.len() {
         let (head, later) = changes.split_at_mut(i + 1);

@@ -741,6 +741,109 @@ fn lockout_fires_for_leaving_administrators_empty() {
 }
 
 #[test]
+fn lockout_fires_for_turning_off_the_actors_own_api_key_capability() {
+    let w = World::with_admin()
+        .user("root")
+        .member("root", ADMINISTRATORS)
+        .want("admin", |u| u.capabilities.api_keys = Some(false));
+    let p = w.plan_as("admin", Some(1));
+    let step_ = step(&p, Action::UpdateCapabilities, "capabilities.admin");
+    let hits = found(&p, Rule::Lockout);
+    assert_eq!(hits.len(), 1, "{:#?}", p.diagnostics);
+    assert_eq!(hits[0].step, Some(step_.seq));
+    assert!(
+        hits[0].message.contains("API-key capability"),
+        "{}",
+        hits[0].message
+    );
+    // Turning off someone else's is fine.
+    let p = World::with_admin()
+        .user("bob")
+        .want("bob", |u| u.capabilities.api_keys = Some(false))
+        .plan();
+    assert!(found(&p, Rule::Lockout).is_empty(), "{:#?}", p.diagnostics);
+}
+
+/// `olga` manages memberships through `ops` and keys through `keyops`; `bob` holds key 20.
+fn delegated_world() -> World {
+    World::with_admin()
+        .group("ops")
+        .group("keyops")
+        .group("readers")
+        .user("olga")
+        .key("olga", 40)
+        .member("olga", "ops")
+        .member("olga", "keyops")
+        .member("olga", "readers")
+        .user("bob")
+        .key("bob", 20)
+        .policy(TENANCY, "Allow group ops to use users in tenancy")
+        .policy(TENANCY, "Allow group ops to use groups in tenancy")
+        .policy(TENANCY, "Allow group ops to inspect groups in tenancy")
+        .policy(TENANCY, "Allow group keyops to manage users in tenancy")
+        .policy(
+            TENANCY,
+            "Allow group readers to inspect policies in tenancy",
+        )
+}
+
+#[test]
+fn lockout_fires_for_leaving_a_group_whose_grant_a_later_step_needs() {
+    // olga leaves keyops, then deletes bob: that needs USER_DELETE from keyops.
+    let p = delegated_world()
+        .want("olga", |u| u.groups = groups(&["ops", "readers"]))
+        .want("bob", |u| u.present = false)
+        .plan_as("olga", Some(40));
+    let remove = step(&p, Action::RemoveFromGroup, "membership.keyops/olga");
+    let delete = step(&p, Action::DeleteUser, "user.bob");
+    assert!(remove.seq < delete.seq, "{:#?}", steps(&p));
+    let hits = found(&p, Rule::Lockout);
+    assert_eq!(hits.len(), 1, "{:#?}", p.diagnostics);
+    assert_eq!(hits[0].step, Some(remove.seq));
+    assert!(
+        hits[0]
+            .message
+            .contains(&format!("step {} (DeleteUser", delete.seq)),
+        "{}",
+        hits[0].message
+    );
+}
+
+#[test]
+fn lockout_fires_for_leaving_the_group_the_next_plans_reads_need() {
+    // Without readers, olga could not list policies: the next plan could not start.
+    let p = delegated_world()
+        .want("olga", |u| u.groups = groups(&["ops", "keyops"]))
+        .plan_as("olga", Some(40));
+    let remove = step(&p, Action::RemoveFromGroup, "membership.readers/olga");
+    let hits = found(&p, Rule::Lockout);
+    assert_eq!(hits.len(), 1, "{:#?}", p.diagnostics);
+    assert_eq!(hits[0].step, Some(remove.seq));
+    assert!(
+        hits[0].message.contains("ListPolicies"),
+        "{}",
+        hits[0].message
+    );
+}
+
+#[test]
+fn lockout_does_not_fire_for_leaving_a_group_that_grants_nothing_the_actor_lacks() {
+    // A second group granting the same as readers: leaving it changes nothing.
+    let p = delegated_world()
+        .group("readers2")
+        .member("olga", "readers2")
+        .policy(
+            TENANCY,
+            "Allow group readers2 to inspect policies in tenancy",
+        )
+        .want("olga", |u| u.groups = groups(&["ops", "keyops", "readers"]))
+        .plan_as("olga", Some(40));
+    step(&p, Action::RemoveFromGroup, "membership.readers2/olga");
+    assert!(found(&p, Rule::Lockout).is_empty(), "{:#?}", p.diagnostics);
+    assert!(!p.is_rejected(), "{:#?}", p.diagnostics);
+}
+
+#[test]
 fn lockout_fires_for_deleting_the_actor() {
     let w = World::with_admin()
         .user("root")

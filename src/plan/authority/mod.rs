@@ -191,6 +191,9 @@ pub struct Decision {
     pub unevaluable: Vec<StatementRef>,
     /// `Deny` statements that block a needed permission.
     pub denied_by: Vec<StatementRef>,
+    /// Statements that would grant a needed permission but whose condition does not hold for
+    /// this request (shown to say why a conditional grant does not apply).
+    pub conditions_unmet: Vec<StatementRef>,
 }
 
 impl Decision {
@@ -225,6 +228,9 @@ impl Decision {
             s.push_str(&format!(
                 "; {r} has a condition ociam cannot evaluate, so it grants nothing here"
             ));
+        }
+        for r in &self.conditions_unmet {
+            s.push_str(&format!("; the condition of {r} does not hold here"));
         }
         s
     }
@@ -276,6 +282,7 @@ impl Policies {
             granted_by: Vec::new(),
             unevaluable: Vec::new(),
             denied_by: Vec::new(),
+            conditions_unmet: Vec::new(),
         };
         for perm in needs.iter() {
             let mut granted = false;
@@ -292,7 +299,10 @@ impl Policies {
                     statement: s.text.clone(),
                 };
                 match (s.effect, holds) {
-                    (_, Tri::False) => {}
+                    (Effect::Allow, Tri::False) => {
+                        push_once(&mut decision.conditions_unmet, r());
+                    }
+                    (Effect::Deny, Tri::False) => {}
                     (Effect::Deny, _) => push_once(&mut decision.denied_by, r()),
                     (Effect::Allow, Tri::True) => {
                         granted = true;
@@ -325,6 +335,7 @@ impl Policies {
         if decision.allowed() {
             decision.missing = Permissions::NONE;
             decision.unevaluable.clear();
+            decision.conditions_unmet.clear();
         }
         decision
     }

@@ -186,11 +186,19 @@ impl Permissions {
         let mut out = Vec::new();
         let mut left = self;
         for resource in Resource::IAM {
+            // The strongest verb held, written as the weakest verb with the same permissions
+            // (`inspect groups`, not `read groups`, which grants nothing more).
             let verb = Verb::ALL
                 .into_iter()
                 .rev()
-                .find(|v| self.covers(verb_grants(*v, resource)));
-            if let Some(verb) = verb {
+                .find(|v| self.covers(verb_grants(*v, resource)))
+                .map(|held| {
+                    Verb::ALL
+                        .into_iter()
+                        .find(|v| verb_grants(*v, resource) == verb_grants(held, resource))
+                        .unwrap_or(held)
+                });
+            if let Some(verb) = verb.filter(|v| !verb_grants(*v, resource).is_empty()) {
                 out.push(format!("{verb} {}", resource.name()));
                 left = left.minus(verb_grants(verb, resource));
             }
@@ -516,5 +524,10 @@ mod tests {
                 .as_policy_terms(),
             ["use users", "USER_APIKEY_ADD"]
         );
+        assert_eq!(
+            verb_grants(Verb::Read, Resource::Groups).as_policy_terms(),
+            ["inspect groups"]
+        );
+        assert_eq!(everything().as_policy_terms().len(), 4);
     }
 }
