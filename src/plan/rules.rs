@@ -73,6 +73,8 @@ pub enum Rule {
     UnknownGroup,
     /// A fingerprint-only key that the user does not hold live, so it cannot be kept.
     MissingKey,
+    /// A manifest name that equals a live one only when case is ignored.
+    NameCase,
 }
 
 /// One row of the rule table.
@@ -174,6 +176,12 @@ pub const RULES: &[RuleInfo] = &[
         severity: Severity::Error,
         summary: "a fingerprint-only key must already exist live (it cannot be uploaded)",
     },
+    RuleInfo {
+        rule: Rule::NameCase,
+        id: "name-case",
+        severity: Severity::Error,
+        summary: "user and group names match ignoring case; a manifest name must be spelled as the tenancy spells it",
+    },
 ];
 
 impl Rule {
@@ -195,6 +203,7 @@ impl Rule {
             Self::Unmanaged => 11,
             Self::UnknownGroup => 12,
             Self::MissingKey => 13,
+            Self::NameCase => 14,
         };
         &RULES[index]
     }
