@@ -65,6 +65,10 @@ fn name_case<'a>(desired: &'a Desired, live: &State, d: &mut Diff) -> Cow<'a, De
             d.diagnostics.push(
                 name_case_finding("user", name, spelled, None, NameSource::Live).at(&want.location),
             );
+            // Its memberships plan nothing either; their spellings are reported all the same.
+            for (group, location) in want.groups.iter().flatten() {
+                spelled_as_one(desired, live, name, group, location, d);
+            }
             out.to_mut().users.insert(
                 name.clone(),
                 DesiredUser::leave_as_is(want.location.clone()),
@@ -342,32 +346,7 @@ fn diff_memberships(
 ) {
     let live_groups: BTreeSet<&GroupName> = live.groups_of(name).collect();
     for (group, location) in groups {
-        // One spelling per group: the manifest's own group entry, else the live group's.
-        if let Some((spelled, _)) = desired.groups.get_key_value(group) {
-            if !spelled.same_spelling(group) {
-                let subject = Some(format!("membership.{group}/{name}"));
-                d.diagnostics.push(
-                    name_case_finding("group", group, spelled, subject, NameSource::Manifest)
-                        .at(location),
-                );
-                continue;
-            }
-            // Declared as spelled here; a group entry spelled unlike the live group has its
-            // own `name-case` finding, and its memberships wait for it.
-            if live
-                .groups
-                .get_key_value(group)
-                .is_some_and(|(live_name, _)| !live_name.same_spelling(group))
-            {
-                continue;
-            }
-        } else if let Some((spelled, _)) = live.groups.get_key_value(group)
-            && !spelled.same_spelling(group)
-        {
-            let subject = Some(format!("membership.{group}/{name}"));
-            d.diagnostics.push(
-                name_case_finding("group", group, spelled, subject, NameSource::Live).at(location),
-            );
+        if !spelled_as_one(desired, live, name, group, location, d) {
             continue;
         }
         let declared = desired.groups.get(group).map(|g| g.present);
@@ -422,6 +401,32 @@ fn diff_memberships(
             ));
         }
     }
+}
+
+/// Whether `user`'s membership entry `group` (at `location`) is spelled as the manifest's own
+/// group entry, else as the live group. When not, it plans nothing: a `name-case` finding
+/// (none when the group entry itself is spelled unlike the live group: that entry has its own).
+fn spelled_as_one(
+    desired: &Desired,
+    live: &State,
+    user: &UserName,
+    group: &GroupName,
+    location: &crate::model::Location,
+    d: &mut Diff,
+) -> bool {
+    let live_spelling = live.groups.get_key_value(group).map(|(g, _)| g);
+    let (spelled, source) = match desired.groups.get_key_value(group) {
+        Some((declared, _)) if !declared.same_spelling(group) => (declared, NameSource::Manifest),
+        Some(_) => return live_spelling.is_none_or(|g| g.same_spelling(group)),
+        None => match live_spelling {
+            Some(g) if !g.same_spelling(group) => (g, NameSource::Live),
+            _ => return true,
+        },
+    };
+    let subject = Some(format!("membership.{group}/{user}"));
+    d.diagnostics
+        .push(name_case_finding("group", group, spelled, subject, source).at(location));
+    false
 }
 
 fn diff_keys(live: &State, name: &UserName, keys: &[crate::model::DesiredKey], d: &mut Diff) {

@@ -1286,6 +1286,24 @@ fn name_case_with_prune_never_deletes_alice_to_create_alice() {
         p.diagnostics
     );
     assert!(p.is_rejected());
+
+    // A user spelled unlike the live one still has its group list's spellings reported.
+    let p = World::with_admin()
+        .user("alice")
+        .group("ops")
+        .want("Alice", |u| u.groups = groups(&["OPS"]))
+        .plan();
+    assert!(p.changes.is_empty(), "{:#?}", steps(&p));
+    let subjects: Vec<&str> = found(&p, Rule::NameCase)
+        .iter()
+        .map(|d| d.subject.as_str())
+        .collect();
+    assert_eq!(
+        subjects,
+        ["membership.OPS/Alice", "user.Alice"],
+        "{:#?}",
+        p.diagnostics
+    );
 }
 
 #[test]
