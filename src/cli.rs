@@ -560,10 +560,12 @@ fn read_live(args: &LiveArgs, clock: Clock) -> Result<Live> {
         let Some(actor) = &args.actor else {
             bail!("--live needs --actor NAME: the user that will run the plan");
         };
-        let actor = UserName::new(actor);
-        if !state.users.contains_key(&actor) {
-            bail!("--actor {actor} is not a user in {name}; name the user that will run the plan");
-        }
+        let wanted = UserName::new(actor);
+        // Names match ignoring case; the plan names the actor as the tenancy spells it.
+        let Some((actor, _)) = state.users.get_key_value(&wanted) else {
+            bail!("--actor {wanted} is not a user in {name}; name the user that will run the plan");
+        };
+        let actor = actor.clone();
         let fingerprint = match &args.actor_fingerprint {
             None => None,
             Some(s) => Some(Fingerprint::parse(s).with_context(|| {

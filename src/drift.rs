@@ -3,7 +3,7 @@
 //!
 //! - `missing`: in the manifest, not live (users, groups, memberships, keys to create).
 //! - `changed`: live but different (fields, capabilities, memberships to remove, pending
-//!   password resets, tombstoned objects still live).
+//!   password resets, tombstoned objects still live, names spelled unlike the tenancy's).
 //! - `unmanaged_credentials`: API keys on managed users that the manifest does not list.
 //! - `unmanaged_objects`: live users and groups the manifest does not list (reported; they
 //!   count as drift only when `prune` would delete them).
@@ -92,6 +92,9 @@ pub fn report(plan: &Plan) -> Report {
         };
         match d.rule {
             Rule::KeyAge => c.key_age.push(item),
+            // The manifest and the tenancy spell one name differently: the plan holds no step
+            // for it, but the tenancy does not match the manifest as written.
+            Rule::NameCase => c.changed.push(item),
             Rule::Unmanaged => {
                 c.unmanaged_objects.push(item);
                 informational += 1;

@@ -2,6 +2,14 @@
 //! (from a snapshot or the API) share: identifier newtypes, [`State`] (what a tenancy holds),
 //! [`Desired`] (what the manifest asks for), and source locations for diagnostics.
 //!
+//! Names: [`UserName`] and [`GroupName`] are equal, ordered and hashed ignoring ASCII case (OCI
+//! does not document whether `Alice` and `alice` are one name; the emulator stores names
+//! `COLLATE NOCASE`, and `oci/PERMISSIONS.md` §6 asks the tool to be safe either way). So every
+//! map keyed by names — manifest, snapshot, planner, drift, import — matches `Bob` with `bob`,
+//! and the one place that cares about the spelling asks [`UserName::same_spelling`] (the
+//! planner's `name-case` rule). Display keeps the spelling given. Fingerprints and OCIDs
+//! compare byte for byte.
+//!
 //! Pure data: no I/O, no clock, no parsing of files. `desired` / `live` name states;
 //! `before` / `after` are reserved for the two sides of one change (see `plan`).
 
@@ -11,22 +19,15 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-macro_rules! string_newtype {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(
-            Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-            JsonSchema,
-        )]
-        #[serde(transparent)]
-        pub struct $name(String);
-
+/// What every identifier newtype has: construction, `as_str`, `Display`, `From<&str>`.
+macro_rules! newtype_common {
+    ($name:ident) => {
         impl $name {
             /// Wraps a string without checking it (callers validate where input enters).
             pub fn new(s: impl Into<String>) -> Self {
                 Self(s.into())
             }
-            /// The identifier as a string slice.
+            /// The identifier as a string slice, spelled as given.
             #[must_use]
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -44,6 +45,21 @@ macro_rules! string_newtype {
                 Self(s.to_owned())
             }
         }
+    };
+}
+
+/// An identifier compared byte for byte.
+macro_rules! string_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+            JsonSchema,
+        )]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        newtype_common!($name);
 
         impl std::borrow::Borrow<str> for $name {
             fn borrow(&self) -> &str {
@@ -53,12 +69,69 @@ macro_rules! string_newtype {
     };
 }
 
-string_newtype!(
-    /// A user's name: unique in a tenancy, immutable, the manifest's key for users.
+/// A user or group name: equal, ordered and hashed by its ASCII-lowercased bytes, displayed as
+/// spelled. No `Borrow<str>`: a `str` compares byte for byte, which would disagree.
+macro_rules! name_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        newtype_common!($name);
+
+        impl $name {
+            /// Whether `other` is the same name spelled the same way (the equality of this type
+            /// ignores ASCII case; this does not).
+            #[must_use]
+            pub fn same_spelling(&self, other: &Self) -> bool {
+                self.0 == other.0
+            }
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.0.eq_ignore_ascii_case(&other.0)
+            }
+        }
+
+        impl Eq for $name {}
+
+        impl PartialOrd for $name {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl Ord for $name {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                fold(&self.0).cmp(fold(&other.0))
+            }
+        }
+
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                for b in fold(&self.0) {
+                    state.write_u8(b);
+                }
+                state.write_u8(0xff);
+            }
+        }
+    };
+}
+
+/// The bytes names are compared by: ASCII letters lowercased, everything else as is (the same
+/// folding as SQLite's `COLLATE NOCASE`, which the emulator stores names with).
+fn fold(s: &str) -> impl Iterator<Item = u8> + '_ {
+    s.bytes().map(|b| b.to_ascii_lowercase())
+}
+
+name_newtype!(
+    /// A user's name: unique in a tenancy ignoring case, immutable, the manifest's key for users.
     UserName
 );
-string_newtype!(
-    /// A group's name: unique in a tenancy, immutable, the manifest's key for groups.
+name_newtype!(
+    /// A group's name: unique in a tenancy ignoring case, immutable, the manifest's key for groups.
     GroupName
 );
 string_newtype!(
@@ -466,6 +539,69 @@ mod tests {
         assert_eq!(fp.short(), "9c:4c:e2:dd");
         assert!(Fingerprint::parse("9c:4c").is_none());
         assert!(Fingerprint::parse("zz:4c:e2:dd:65:73:c9:1d:c7:a4:f0:ba:c8:09:44:b0").is_none());
+    }
+
+    #[test]
+    fn names_compare_order_and_hash_ignoring_ascii_case_but_keep_their_spelling() {
+        use std::collections::{BTreeSet, HashSet};
+        use std::hash::BuildHasher;
+        let (upper, lower) = (UserName::from("Bob"), UserName::from("bob"));
+        assert_eq!(upper, lower);
+        assert_eq!(upper.cmp(&lower), std::cmp::Ordering::Equal);
+        let hasher = std::hash::RandomState::new();
+        assert_eq!(hasher.hash_one(&upper), hasher.hash_one(&lower));
+        assert!(!upper.same_spelling(&lower));
+        assert!(upper.same_spelling(&UserName::from("Bob")));
+        assert_eq!(upper.to_string(), "Bob");
+        assert_eq!(upper.as_str(), "Bob");
+        assert_ne!(UserName::from("bob"), UserName::from("bobby"));
+        // Ordered as lowercase: `B` (0x42) sorts after `a`, not before it.
+        let sorted: Vec<String> = ["bob", "Carol", "alice", "Dave"]
+            .into_iter()
+            .map(GroupName::from)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|g| g.to_string())
+            .collect();
+        assert_eq!(sorted, ["alice", "bob", "Carol", "Dave"]);
+        // One set entry per name whatever the case; the first spelling is kept.
+        let mut set = BTreeSet::new();
+        for name in ["Devs", "devs", "DEVS"] {
+            set.insert(GroupName::from(name));
+        }
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.first().map(GroupName::as_str), Some("Devs"));
+        let hashed: HashSet<UserName> = ["x", "X"].into_iter().map(UserName::from).collect();
+        assert_eq!(hashed.len(), 1);
+        // Only ASCII folds (as SQLite's NOCASE): other letters compare as bytes.
+        assert_ne!(UserName::from("\u{e9}"), UserName::from("\u{c9}"));
+        // Fingerprints and OCIDs stay byte for byte.
+        assert_ne!(
+            Ocid::from("ocid1.user.oc1..A"),
+            Ocid::from("ocid1.user.oc1..a")
+        );
+    }
+
+    #[test]
+    fn memberships_of_one_user_stay_contiguous_across_spellings() {
+        let mut s = State::default();
+        for (u, g) in [
+            ("Bob", "g1"),
+            ("alice", "g1"),
+            ("bob", "G2"),
+            ("carol", "g3"),
+        ] {
+            s.memberships.insert(
+                Membership {
+                    user: u.into(),
+                    group: g.into(),
+                },
+                None,
+            );
+        }
+        let bob = UserName::from("BOB");
+        let groups: Vec<_> = s.groups_of(&bob).map(GroupName::as_str).collect();
+        assert_eq!(groups, ["g1", "G2"]);
     }
 
     #[test]

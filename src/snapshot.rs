@@ -8,7 +8,11 @@
 //! ```
 //!
 //! Pure: text in, values out. Objects in `DELETED`/`DELETING` state are ignored; references to
-//! unknown OCIDs are errors (a snapshot that contradicts itself would make a wrong plan).
+//! unknown OCIDs are errors (a snapshot that contradicts itself would make a wrong plan), and so
+//! is what OCI never returns: two objects with one OCID, two live users (or groups) whose names
+//! are one name ignoring case (see `model`), a user holding more than three API keys, or a key
+//! whose `timeCreated` is not an RFC 3339 time (the key-age rule would silently skip it). Such
+//! errors name both objects by their JSON path (`users[3]`), name and OCID.
 
 use std::collections::BTreeMap;
 
@@ -17,8 +21,8 @@ use sha2::{Digest, Sha256};
 
 use crate::manifest::hex;
 use crate::model::{
-    ApiKey, Capabilities, Fingerprint, Group, GroupName, Membership, OWNERSHIP_TAG, Ocid, Policy,
-    RESET_TAG, State, User, UserName,
+    ApiKey, Capabilities, Fingerprint, Group, GroupName, MAX_API_KEYS, Membership, OWNERSHIP_TAG,
+    Ocid, Policy, RESET_TAG, State, User, UserName,
 };
 use crate::oci::wire;
 
@@ -103,33 +107,99 @@ pub fn parse(text: &str, file: &str) -> Result<Snapshot, SnapshotError> {
     Ok(snapshot)
 }
 
-/// Parses an RFC 3339 time to seconds since the epoch.
-fn epoch_seconds(time: Option<&str>) -> Option<i64> {
-    time?
-        .parse::<jiff::Timestamp>()
-        .ok()
-        .map(jiff::Timestamp::as_second)
+/// Parses an RFC 3339 time to seconds since the epoch: `Ok(None)` when absent, `Err(())` when
+/// present but not a time.
+fn epoch_seconds(time: Option<&str>) -> Result<Option<i64>, ()> {
+    time.map(|t| {
+        t.parse::<jiff::Timestamp>()
+            .map(jiff::Timestamp::as_second)
+            .map_err(|_| ())
+    })
+    .transpose()
+}
+
+/// How an object is named in an error: `users[3] \`alice\` (ocid1.user…)`.
+fn describe(path: &str, name: &str, id: &str) -> String {
+    if id.is_empty() {
+        format!("{path} `{name}`")
+    } else {
+        format!("{path} `{name}` ({id})")
+    }
+}
+
+impl Snapshot {
+    /// Every object OCID that appears twice (empty ids are skipped: hand-written snapshots may
+    /// leave them out), as an error naming both objects.
+    fn check_unique_ids(&self) -> Result<(), String> {
+        let objects = (self.users.iter().enumerate())
+            .map(|(i, u)| (format!("users[{i}]"), u.name.as_str(), u.id.as_str()))
+            .chain(
+                (self.groups.iter().enumerate())
+                    .map(|(i, g)| (format!("groups[{i}]"), g.name.as_str(), g.id.as_str())),
+            )
+            .chain(
+                (self.memberships.iter().enumerate())
+                    .map(|(i, m)| (format!("memberships[{i}]"), "", m.id.as_str())),
+            )
+            .chain(
+                (self.policies.iter().enumerate())
+                    .map(|(i, p)| (format!("policies[{i}]"), p.name.as_str(), p.id.as_str())),
+            );
+        let mut seen: BTreeMap<&str, (String, &str)> = BTreeMap::new();
+        for (path, name, id) in objects {
+            if id.is_empty() {
+                continue;
+            }
+            if let Some((first, first_name)) = seen.get(id) {
+                let who = |path: &str, name: &str| {
+                    if name.is_empty() {
+                        path.to_owned()
+                    } else {
+                        format!("{path} `{name}`")
+                    }
+                };
+                return Err(format!(
+                    "{} and {} have the same OCID {id}; every OCI object has its own — \
+                     remove the duplicate or correct its `id`",
+                    who(first, first_name),
+                    who(&path, name)
+                ));
+            }
+            seen.insert(id, (path, name));
+        }
+        Ok(())
+    }
+}
+
+/// The error for two live objects of `kind` whose names are one name ignoring case.
+fn same_name(kind: &str, first: &str, again: &str) -> String {
+    format!(
+        "{first} and {again} are two {kind}s with one name (OCI {kind} names are unique \
+         ignoring case) — keep one of them, or mark the other `\"lifecycleState\": \"DELETED\"`"
+    )
 }
 
 impl Snapshot {
     /// The live state this snapshot describes.
     ///
     /// # Errors
-    /// Memberships or keys that point at users or groups the snapshot does not hold.
+    /// Memberships or keys that point at users or groups the snapshot does not hold, two
+    /// objects with one OCID, two live users (or groups) of one name in any case, more than
+    /// three live keys for a user, or an unparseable key `timeCreated`.
     pub fn to_state(&self, file: &str) -> Result<State, SnapshotError> {
         let bad = |message: String| SnapshotError::Inconsistent {
             file: file.to_owned(),
             message,
         };
+        self.check_unique_ids().map_err(bad)?;
         let mut state = State {
             tenancy: Ocid::new(&self.tenancy),
             ..State::default()
         };
         let mut user_names: BTreeMap<&str, UserName> = BTreeMap::new();
-        for u in self
-            .users
-            .iter()
-            .filter(|u| wire::is_live(u.lifecycle_state.as_deref()))
+        let mut user_paths: BTreeMap<UserName, String> = BTreeMap::new();
+        for (i, u) in (self.users.iter().enumerate())
+            .filter(|(_, u)| wire::is_live(u.lifecycle_state.as_deref()))
         {
             let name = UserName::new(&u.name);
             let caps = u.capabilities.clone().unwrap_or_default();
@@ -151,16 +221,18 @@ impl Snapshot {
                 managed: u.freeform_tags.contains_key(OWNERSHIP_TAG),
                 password_reset: u.freeform_tags.get(RESET_TAG).and_then(|v| v.parse().ok()),
             };
-            if state.users.insert(name.clone(), user).is_some() {
-                return Err(bad(format!("user name `{}` appears twice", u.name)));
+            let path = describe(&format!("users[{i}]"), &u.name, &u.id);
+            if let Some(first) = user_paths.get(&name) {
+                return Err(bad(same_name("user", first, &path)));
             }
+            state.users.insert(name.clone(), user);
+            user_paths.insert(name.clone(), path);
             user_names.insert(&u.id, name);
         }
         let mut group_names: BTreeMap<&str, GroupName> = BTreeMap::new();
-        for g in self
-            .groups
-            .iter()
-            .filter(|g| wire::is_live(g.lifecycle_state.as_deref()))
+        let mut group_paths: BTreeMap<GroupName, String> = BTreeMap::new();
+        for (i, g) in (self.groups.iter().enumerate())
+            .filter(|(_, g)| wire::is_live(g.lifecycle_state.as_deref()))
         {
             let name = GroupName::new(&g.name);
             let group = Group {
@@ -168,9 +240,12 @@ impl Snapshot {
                 description: g.description.clone(),
                 managed: g.freeform_tags.contains_key(OWNERSHIP_TAG),
             };
-            if state.groups.insert(name.clone(), group).is_some() {
-                return Err(bad(format!("group name `{}` appears twice", g.name)));
+            let path = describe(&format!("groups[{i}]"), &g.name, &g.id);
+            if let Some(first) = group_paths.get(&name) {
+                return Err(bad(same_name("group", first, &path)));
             }
+            state.groups.insert(name.clone(), group);
+            group_paths.insert(name.clone(), path);
             group_names.insert(&g.id, name);
         }
         for m in self
@@ -203,9 +278,8 @@ impl Snapshot {
                 .get(owner.as_str())
                 .ok_or_else(|| bad(format!("api_keys lists keys of unknown user {owner}")))?;
             let entry = state.api_keys.entry(user.clone()).or_default();
-            for k in keys
-                .iter()
-                .filter(|k| wire::is_live(k.lifecycle_state.as_deref()))
+            for (i, k) in (keys.iter().enumerate())
+                .filter(|(_, k)| wire::is_live(k.lifecycle_state.as_deref()))
             {
                 let fingerprint = Fingerprint::parse(&k.fingerprint).ok_or_else(|| {
                     bad(format!(
@@ -213,13 +287,29 @@ impl Snapshot {
                         k.fingerprint
                     ))
                 })?;
+                let created = epoch_seconds(k.time_created.as_deref()).map_err(|()| {
+                    bad(format!(
+                        "api_keys[\"{owner}\"][{i}] (key {fingerprint} of user `{user}`): \
+                         timeCreated `{}` is not an RFC 3339 time, so its age cannot be checked \
+                         — write it like 2026-01-02T03:04:05Z, or leave the field out",
+                        k.time_created.as_deref().unwrap_or_default()
+                    ))
+                })?;
                 entry.insert(
                     fingerprint,
                     ApiKey {
-                        created: epoch_seconds(k.time_created.as_deref()),
+                        created,
                         pem: k.key_value.clone(),
                     },
                 );
+            }
+            if entry.len() > MAX_API_KEYS {
+                return Err(bad(format!(
+                    "api_keys[\"{owner}\"] gives user `{user}` {} API keys (not deleted), but \
+                     OCI lets a user hold at most {MAX_API_KEYS} — this is not what OCI returns; remove \
+                     the extra keys or mark them `\"lifecycleState\": \"DELETED\"`",
+                    entry.len()
+                )));
             }
         }
         state.api_keys.retain(|_, keys| !keys.is_empty());
@@ -292,7 +382,7 @@ mod tests {
         assert_eq!(alice.password_reset, Some(2));
         assert!(!alice.capabilities.api_keys);
         assert!(
-            !state.users.contains_key("gone"),
+            !state.users.contains_key(&UserName::from("gone")),
             "DELETED users are not live"
         );
         assert!(state.users[&UserName::from("fed")].federated);
@@ -328,6 +418,124 @@ mod tests {
         assert_eq!(a.digest(), b.digest());
         a.users[0].description.push('!');
         assert_ne!(a.digest(), b.digest());
+    }
+
+    /// `sample()` with `f` applied to its JSON, converted.
+    fn state_of(f: impl FnOnce(&mut serde_json::Value)) -> Result<State, SnapshotError> {
+        let mut v: serde_json::Value = serde_json::from_str(&sample()).unwrap();
+        f(&mut v);
+        parse(&v.to_string(), "live.json")?.to_state("live.json")
+    }
+
+    fn user(id: &str, name: &str) -> serde_json::Value {
+        serde_json::json!({"id": id, "compartmentId": TENANCY, "name": name, "description": ""})
+    }
+
+    fn key(n: u8, created: &str) -> serde_json::Value {
+        serde_json::json!({"fingerprint": format!("aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:{n:02x}"),
+                           "timeCreated": created})
+    }
+
+    #[test]
+    fn two_users_or_groups_of_one_name_in_any_case_are_refused_naming_both() {
+        let err = state_of(|v| {
+            v["users"]
+                .as_array_mut()
+                .unwrap()
+                .push(user("ocid1.user.oc1..b", "ALICE"));
+        })
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("live.json: users[0] `alice` (ocid1.user.oc1..a) and users[3] `ALICE` (ocid1.user.oc1..b) are two users with one name"),
+            "{text}"
+        );
+        let err = state_of(|v| {
+            v["groups"].as_array_mut().unwrap().push(serde_json::json!(
+                {"id": "ocid1.group.oc1..g2", "compartmentId": TENANCY, "name": "Devs", "description": ""}));
+        })
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("groups[0] `devs` (ocid1.group.oc1..g) and groups[1] `Devs` (ocid1.group.oc1..g2) are two groups"), "{text}");
+        // A deleted user's name may be taken again (OCI keeps deleted users listed for a while).
+        let state = state_of(|v| {
+            v["users"]
+                .as_array_mut()
+                .unwrap()
+                .push(user("ocid1.user.oc1..b", "Gone"));
+        })
+        .unwrap();
+        assert!(state.users.contains_key(&UserName::from("gone")));
+    }
+
+    #[test]
+    fn two_objects_with_one_ocid_are_refused_naming_both() {
+        let err = state_of(|v| {
+            v["users"]
+                .as_array_mut()
+                .unwrap()
+                .push(user("ocid1.user.oc1..a", "bob"));
+        })
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(
+                "users[0] `alice` and users[3] `bob` have the same OCID ocid1.user.oc1..a"
+            ),
+            "{text}"
+        );
+        let err = state_of(|v| {
+            v["groups"][0]["id"] = "ocid1.groupmembership.oc1..m".into();
+            v["memberships"][0]["groupId"] = "ocid1.groupmembership.oc1..m".into();
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("groups[0] `devs` and memberships[0] have the same OCID"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn more_than_three_keys_for_a_user_are_refused() {
+        let keys = |n: u8| {
+            (0..n)
+                .map(|i| key(i, "2026-01-02T03:04:05Z"))
+                .collect::<Vec<_>>()
+        };
+        let err = state_of(|v| v["api_keys"]["ocid1.user.oc1..a"] = keys(4).into()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("gives user `alice` 4 API keys"), "{text}");
+        assert!(text.contains("at most 3"), "{text}");
+        // Three are fine, and so is a fourth that is deleted.
+        let state = state_of(|v| {
+            let mut list = keys(4);
+            list[3]["lifecycleState"] = "DELETED".into();
+            v["api_keys"]["ocid1.user.oc1..a"] = list.into();
+        })
+        .unwrap();
+        assert_eq!(state.key_count(&UserName::from("alice")), 3);
+    }
+
+    #[test]
+    fn an_unparseable_key_time_is_refused_and_a_missing_one_is_not() {
+        let err =
+            state_of(|v| v["api_keys"]["ocid1.user.oc1..a"] = vec![key(1, "yesterday")].into())
+                .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("api_keys[\"ocid1.user.oc1..a\"][0] (key aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:01 of user `alice`): timeCreated `yesterday` is not an RFC 3339 time"),
+            "{text}"
+        );
+        let state = state_of(|v| {
+            v["api_keys"]["ocid1.user.oc1..a"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("timeCreated");
+        })
+        .unwrap();
+        let keys = &state.api_keys[&UserName::from("alice")];
+        assert_eq!(keys.values().next().unwrap().created, None);
     }
 
     #[test]

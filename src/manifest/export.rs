@@ -283,4 +283,52 @@ mod tests {
         );
         assert!(exported.manifest.contains("reset: 3"));
     }
+
+    #[test]
+    fn names_are_exported_as_the_tenancy_spells_them_and_plan_without_name_case() {
+        let mut live = tenancy();
+        live.users.insert("Erin.Q".into(), user("mixed case"));
+        live.groups.insert(
+            GroupName::from("DevOps"),
+            Group {
+                id: None,
+                description: String::new(),
+                managed: false,
+            },
+        );
+        live.memberships.insert(
+            Membership {
+                user: "Erin.Q".into(),
+                group: "DevOps".into(),
+            },
+            None,
+        );
+        let exported = export(&live, &[]);
+        assert!(
+            exported.manifest.contains("  - name: Erin.Q\n"),
+            "{}",
+            exported.manifest
+        );
+        assert!(exported.manifest.contains("    groups: [DevOps]\n"));
+        let files = Files(exported.key_files.iter().cloned().collect());
+        let loaded = load(&exported.manifest, "imported.yaml", &files)
+            .unwrap_or_else(|e| panic!("{e:?}\n{}", exported.manifest));
+        let plan = plan::plan(
+            &loaded.desired,
+            &live,
+            &ActorSpec {
+                user: "admin".into(),
+                fingerprint: None,
+            },
+            &Options::default(),
+        );
+        assert!(plan.changes.is_empty(), "{:#?}", plan.changes);
+        assert!(
+            plan.diagnostics
+                .iter()
+                .all(|d| d.rule != plan::rules::Rule::NameCase),
+            "{:#?}",
+            plan.diagnostics
+        );
+    }
 }

@@ -212,15 +212,15 @@ impl Normalizer<'_> {
                 description: g.description,
                 location,
             };
-            if let Some(first) = groups.insert(GroupName::new(&name), entry) {
-                self.error(
-                    g.name.referenced,
-                    format!(
-                        "group `{name}` is listed twice (first at {})",
-                        first.location
-                    ),
-                    "merge the two entries into one",
-                );
+            let key = GroupName::new(&name);
+            let first = groups
+                .get_key_value(&key)
+                .map(|(k, v): (&GroupName, &DesiredGroup)| (k.clone(), v.location.clone()));
+            if let Some((first, at)) = first {
+                let (message, help) = listed_twice("group", &first, &key, &at);
+                self.error(g.name.referenced, message, help);
+            } else {
+                groups.insert(key, entry);
             }
         }
 
@@ -235,17 +235,20 @@ impl Normalizer<'_> {
                 );
             }
             let user = self.user(&groups, u);
-            if let Some(first) = users.insert(UserName::new(&name), user) {
-                let at = users[&UserName::new(&name)].location.clone();
+            let key = UserName::new(&name);
+            let first = users
+                .get_key_value(&key)
+                .map(|(k, v): (&UserName, &DesiredUser)| (k.clone(), v.location.clone()));
+            if let Some((first, at)) = first {
+                let (message, help) = listed_twice("user", &first, &key, &at);
                 self.errors.push(ManifestError {
-                    location: at,
-                    message: format!(
-                        "user `{name}` is listed twice (first at {})",
-                        first.location
-                    ),
-                    help: "merge the two entries into one".into(),
+                    location: user.location,
+                    message,
+                    help: help.into(),
                     snippet: None,
                 });
+            } else {
+                users.insert(key, user);
             }
         }
         Desired {
@@ -273,10 +276,23 @@ impl Normalizer<'_> {
             out.email = Some(email.value);
         }
         if let Some(list) = u.groups {
-            let mut set = BTreeMap::new();
+            let mut set: BTreeMap<GroupName, Location> = BTreeMap::new();
             for g in list {
                 let at = self.loc(g.referenced);
-                if groups.get(g.value.as_str()).is_some_and(|d| !d.present) {
+                let group = GroupName::new(&g.value);
+                if let Some((declared, entry)) = groups.get_key_value(&group)
+                    && !declared.same_spelling(&group)
+                {
+                    self.error(
+                        g.referenced,
+                        format!(
+                            "user `{}` is placed in group `{}`, but the manifest declares that group as `{declared}` (at {}); names differing only in case are one name",
+                            u.name.value, g.value, entry.location
+                        ),
+                        &format!("spell it `{declared}` here, as the group's own entry does"),
+                    );
+                }
+                if groups.get(&group).is_some_and(|d| !d.present) {
                     self.error(
                         g.referenced,
                         format!(
@@ -286,15 +302,21 @@ impl Normalizer<'_> {
                         "remove the group from the user's list, or keep the group",
                     );
                 }
-                if set.insert(GroupName::new(&g.value), at).is_some() {
-                    self.error(
-                        g.referenced,
+                if let Some((first, first_at)) = set.get_key_value(&group) {
+                    let message = if first.same_spelling(&group) {
                         format!(
-                            "group `{}` is listed twice for user `{}`",
+                            "group `{}` is listed twice for user `{}` (first at {first_at})",
                             g.value, u.name.value
-                        ),
-                        "list each group once",
-                    );
+                        )
+                    } else {
+                        format!(
+                            "groups `{first}` (at {first_at}) and `{}` of user `{}` differ only in case, so they are one group listed twice",
+                            g.value, u.name.value
+                        )
+                    };
+                    self.error(g.referenced, message, "list each group once");
+                } else {
+                    set.insert(group, at);
                 }
             }
             out.groups = Some(set);
@@ -490,6 +512,30 @@ impl Normalizer<'_> {
     }
 }
 
+/// The message and hint for a `kind` (`user` or `group`) entry whose name was already listed,
+/// as `first` at `at`: the same spelling twice, or two spellings that differ only in case.
+fn listed_twice(
+    kind: &str,
+    first: &impl fmt::Display,
+    again: &impl fmt::Display,
+    at: &Location,
+) -> (String, &'static str) {
+    let (first, again) = (first.to_string(), again.to_string());
+    if first == again {
+        (
+            format!("{kind} `{again}` is listed twice (first at {at})"),
+            "merge the two entries into one",
+        )
+    } else {
+        (
+            format!(
+                "{kind} `{again}` and {kind} `{first}` (at {at}) differ only in case; OCI names are unique ignoring case (`name-case`)"
+            ),
+            "keep one entry, spelled as the tenancy spells it, and merge the other into it",
+        )
+    }
+}
+
 /// Parses `90d` into 90.
 fn parse_days(s: &str) -> Option<u32> {
     s.trim().strip_suffix('d')?.parse().ok()
@@ -505,4 +551,101 @@ pub fn referenced_groups(desired: &Desired) -> BTreeSet<&GroupName> {
         .flat_map(BTreeMap::keys)
         .chain(desired.groups.keys())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoFiles;
+
+    impl KeyFiles for NoFiles {
+        fn read(&self, _: &str) -> Result<String, String> {
+            Err("no files in this test".into())
+        }
+    }
+
+    fn errors(body: &str) -> Vec<ManifestError> {
+        let text = format!("version: 1\ntenancy: ocid1.tenancy.oc1..t\n{body}");
+        load(&text, "m.yaml", &NoFiles)
+            .expect_err("the manifest is refused")
+            .0
+    }
+
+    #[test]
+    fn two_users_or_groups_differing_only_in_case_are_an_error_naming_both_lines() {
+        let errs = errors("users:\n  - name: Bob\n  - name: alice\n  - name: bob\n");
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert_eq!(errs[0].location.to_string(), "m.yaml:6:11");
+        assert!(
+            errs[0]
+                .message
+                .contains("user `bob` and user `Bob` (at m.yaml:4:11) differ only in case"),
+            "{}",
+            errs[0].message
+        );
+        assert!(errs[0].help.contains("keep one entry"), "{}", errs[0].help);
+
+        let errs = errors("groups:\n  - name: devs\n  - name: DEVS\n");
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert_eq!(errs[0].location.to_string(), "m.yaml:5:11");
+        assert!(
+            errs[0]
+                .message
+                .contains("group `DEVS` and group `devs` (at m.yaml:4:11)"),
+            "{}",
+            errs[0].message
+        );
+
+        // The same spelling twice keeps its old message.
+        let errs = errors("users:\n  - name: a\n  - name: a\n");
+        assert!(
+            errs[0]
+                .message
+                .contains("user `a` is listed twice (first at m.yaml:4:11)"),
+            "{}",
+            errs[0].message
+        );
+    }
+
+    #[test]
+    fn a_membership_spelled_unlike_the_group_entry_is_an_error_naming_both_lines() {
+        let errs = errors("groups:\n  - name: devs\nusers:\n  - name: carol\n    groups: [Devs]\n");
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert_eq!(errs[0].location.to_string(), "m.yaml:7:14");
+        assert!(
+            errs[0].message.contains(
+                "group `Devs`, but the manifest declares that group as `devs` (at m.yaml:4:11)"
+            ),
+            "{}",
+            errs[0].message
+        );
+        assert!(errs[0].help.contains("spell it `devs`"), "{}", errs[0].help);
+
+        let errs = errors("users:\n  - name: carol\n    groups: [ops, OPS]\n");
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert_eq!(errs[0].location.to_string(), "m.yaml:5:19");
+        assert!(
+            errs[0].message.contains(
+                "groups `ops` (at m.yaml:5:14) and `OPS` of user `carol` differ only in case"
+            ),
+            "{}",
+            errs[0].message
+        );
+    }
+
+    #[test]
+    fn names_in_one_spelling_load_with_that_spelling() {
+        let text = "version: 1\ntenancy: ocid1.tenancy.oc1..t\ngroups:\n  - name: Devs\nusers:\n  - name: Carol\n    groups: [Devs]\n";
+        let loaded = load(text, "m.yaml", &NoFiles).expect("loads");
+        let (name, carol) = loaded.desired.users.iter().next().expect("one user");
+        assert_eq!(name.as_str(), "Carol");
+        let groups: Vec<&str> = carol
+            .groups
+            .iter()
+            .flatten()
+            .map(|(g, _)| g.as_str())
+            .collect();
+        assert_eq!(groups, ["Devs"]);
+    }
 }

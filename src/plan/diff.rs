@@ -1,10 +1,14 @@
 //! Desired versus live: the unordered set of changes, plus the findings that need no plan
-//! step (`unmanaged`, `unknown-group`, `missing-key`, `key-age`).
+//! step (`name-case`, `unmanaged`, `unknown-group`, `missing-key`, `key-age`).
 //!
 //! "Left out means leave as is": a `None` field of [`Desired`] never produces a change.
+//! Names match ignoring ASCII case (see `model`); a manifest name spelled differently from the
+//! live object it matches is `name-case`, and that entry plans nothing (no create next to the
+//! live object, no update, delete or prune of it), so no plan holds two spellings of one name.
 //! Ownership is decided here, before ordering: only live objects carrying ociam's ownership tag
 //! are ever pruned. Pure.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::change::{Action, Attributes, Change};
@@ -30,6 +34,7 @@ const NAMES_LISTED: usize = 20;
 #[must_use]
 pub fn diff(desired: &Desired, live: &State, today: i64) -> Diff {
     let mut d = Diff::default();
+    let desired = &*name_case(desired, live, &mut d);
     diff_groups(desired, live, &mut d);
     diff_users(desired, live, &mut d);
     unmanaged(desired, live, &mut d);
@@ -46,6 +51,79 @@ pub fn diff(desired: &Desired, live: &State, today: i64) -> Diff {
         ))
     });
     d
+}
+
+/// `name-case` for each manifest user and group whose name matches a live one only when case
+/// is ignored. Returns the manifest to diff: those entries become "leave as is" (still listed,
+/// so never pruned), borrowed unchanged when every name is spelled as live.
+fn name_case<'a>(desired: &'a Desired, live: &State, d: &mut Diff) -> Cow<'a, Desired> {
+    let mut out = Cow::Borrowed(desired);
+    for (name, want) in &desired.users {
+        if let Some((spelled, _)) = live.users.get_key_value(name)
+            && !spelled.same_spelling(name)
+        {
+            d.diagnostics.push(
+                name_case_finding("user", name, spelled, None, NameSource::Live).at(&want.location),
+            );
+            // Its memberships plan nothing either; their spellings are reported all the same.
+            for (group, location) in want.groups.iter().flatten() {
+                spelled_as_one(desired, live, name, group, location, d);
+            }
+            out.to_mut().users.insert(
+                name.clone(),
+                DesiredUser::leave_as_is(want.location.clone()),
+            );
+        }
+    }
+    for (name, want) in &desired.groups {
+        if let Some((spelled, _)) = live.groups.get_key_value(name)
+            && !spelled.same_spelling(name)
+        {
+            d.diagnostics.push(
+                name_case_finding("group", name, spelled, None, NameSource::Live)
+                    .at(&want.location),
+            );
+            let entry = out.to_mut().groups.get_mut(name);
+            if let Some(entry) = entry {
+                entry.present = true;
+                entry.description = None;
+            }
+        }
+    }
+    out
+}
+
+/// The `name-case` diagnostic for `kind` (`user`, `group`) `name`, which `source` (the
+/// tenancy, or the manifest's own group entry) spells `spelled`. `subject` defaults to
+/// `kind.name`.
+fn name_case_finding(
+    kind: &str,
+    name: &impl std::fmt::Display,
+    spelled: &impl std::fmt::Display,
+    subject: Option<String>,
+    source: NameSource,
+) -> Diagnostic {
+    let (matches, spells) = match source {
+        NameSource::Live => ("live", "the tenancy spells it"),
+        NameSource::Manifest => ("the manifest's own", "the manifest's group entry spells it"),
+    };
+    Diagnostic::new(
+        Rule::NameCase,
+        subject.unwrap_or_else(|| format!("{kind}.{name}")),
+        format!(
+            "{kind} `{name}` matches {matches} {kind} `{spelled}` only when case is ignored; {spells} `{spelled}`, so nothing is planned for it"
+        ),
+        format!(
+            "write it `{spelled}` in the manifest (OCI names are unique ignoring case: `{name}` and `{spelled}` cannot both exist)"
+        ),
+    )
+}
+
+/// Where the spelling a `name-case` finding asks for comes from.
+#[derive(Clone, Copy)]
+enum NameSource {
+    Live,
+    Manifest,
 }
 
 fn membership_change(action: Action, m: &Membership, live: &State, reason: &str) -> Change {
@@ -268,6 +346,9 @@ fn diff_memberships(
 ) {
     let live_groups: BTreeSet<&GroupName> = live.groups_of(name).collect();
     for (group, location) in groups {
+        if !spelled_as_one(desired, live, name, group, location, d) {
+            continue;
+        }
         let declared = desired.groups.get(group).map(|g| g.present);
         if declared == Some(false) {
             d.diagnostics.push(
@@ -320,6 +401,32 @@ fn diff_memberships(
             ));
         }
     }
+}
+
+/// Whether `user`'s membership entry `group` (at `location`) is spelled as the manifest's own
+/// group entry, else as the live group. When not, it plans nothing: a `name-case` finding
+/// (none when the group entry itself is spelled unlike the live group: that entry has its own).
+fn spelled_as_one(
+    desired: &Desired,
+    live: &State,
+    user: &UserName,
+    group: &GroupName,
+    location: &crate::model::Location,
+    d: &mut Diff,
+) -> bool {
+    let live_spelling = live.groups.get_key_value(group).map(|(g, _)| g);
+    let (spelled, source) = match desired.groups.get_key_value(group) {
+        Some((declared, _)) if !declared.same_spelling(group) => (declared, NameSource::Manifest),
+        Some(_) => return live_spelling.is_none_or(|g| g.same_spelling(group)),
+        None => match live_spelling {
+            Some(g) if !g.same_spelling(group) => (g, NameSource::Live),
+            _ => return true,
+        },
+    };
+    let subject = Some(format!("membership.{group}/{user}"));
+    d.diagnostics
+        .push(name_case_finding("group", group, spelled, subject, source).at(location));
+    false
 }
 
 fn diff_keys(live: &State, name: &UserName, keys: &[crate::model::DesiredKey], d: &mut Diff) {

@@ -227,7 +227,7 @@ mod tests {
         let mut reset = Change::new(Action::ResetConsolePassword, "reset");
         reset.seq = 2;
         reset.user = Some("kate".into());
-        reset.precondition = Some(of_user(before.users.get("kate")));
+        reset.precondition = Some(of_user(before.users.get(&"kate".into())));
         Plan {
             format_version: FORMAT_VERSION,
             tenancy: Ocid::new("t"),
@@ -276,14 +276,14 @@ mod tests {
 
         // Our own run uploaded key 2 and reset the password (the reset tag moved).
         let mut after = before.clone();
-        after.api_keys.get_mut("kate").unwrap().insert(
+        after.api_keys.get_mut(&"kate".into()).unwrap().insert(
             fp(2),
             ApiKey {
                 created: None,
                 pem: None,
             },
         );
-        after.users.get_mut("kate").unwrap().password_reset = Some(1);
+        after.users.get_mut(&"kate".into()).unwrap().password_reset = Some(1);
         assert_eq!(moved(&plan, &after).len(), 2, "{:?}", moved(&plan, &after));
         let ours = [
             "api_key.kate/02:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00",
@@ -292,7 +292,7 @@ mod tests {
         assert!(moved_except(&plan, &after, ours).is_empty());
 
         // Someone else's key on the same user still makes it stale, and says so.
-        after.api_keys.get_mut("kate").unwrap().insert(
+        after.api_keys.get_mut(&"kate".into()).unwrap().insert(
             fp(3),
             ApiKey {
                 created: None,

@@ -73,6 +73,8 @@ pub enum Rule {
     UnknownGroup,
     /// A fingerprint-only key that the user does not hold live, so it cannot be kept.
     MissingKey,
+    /// A manifest name that equals a live one only when case is ignored.
+    NameCase,
     /// A policy statement ociam cannot parse: it grants nothing.
     PolicyStatement,
 }
@@ -177,6 +179,12 @@ pub const RULES: &[RuleInfo] = &[
         summary: "a fingerprint-only key must already exist live (it cannot be uploaded)",
     },
     RuleInfo {
+        rule: Rule::NameCase,
+        id: "name-case",
+        severity: Severity::Error,
+        summary: "user and group names match ignoring case; a manifest name must be spelled as the tenancy spells it",
+    },
+    RuleInfo {
         rule: Rule::PolicyStatement,
         id: "policy-statement",
         severity: Severity::Warning,
@@ -203,7 +211,8 @@ impl Rule {
             Self::Unmanaged => 11,
             Self::UnknownGroup => 12,
             Self::MissingKey => 13,
-            Self::PolicyStatement => 14,
+            Self::NameCase => 14,
+            Self::PolicyStatement => 15,
         };
         &RULES[index]
     }

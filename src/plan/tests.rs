@@ -296,6 +296,7 @@ fn rule_table_holds_every_rule_id_once_with_its_severity() {
             "unmanaged",
             "unknown-group",
             "missing-key",
+            "name-case",
             "policy-statement",
         ]
     );
@@ -308,6 +309,7 @@ fn rule_table_holds_every_rule_id_once_with_its_severity() {
     assert_eq!(Rule::KeyAge.info().severity, Severity::Warning);
     assert_eq!(Rule::Unmanaged.info().severity, Severity::Note);
     assert_eq!(Rule::Lockout.info().severity, Severity::Error);
+    assert_eq!(Rule::NameCase.info().severity, Severity::Error);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1363,6 +1365,178 @@ fn missing_key_fires_for_a_fingerprint_only_key_that_is_not_live() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// name-case
+// ---------------------------------------------------------------------------------------------
+
+/// Every user and group name the changes of `p` carry.
+fn planned_names(p: &Plan) -> (Vec<&UserName>, Vec<&GroupName>) {
+    let users = p.changes.iter().filter_map(|c| c.user.as_ref()).collect();
+    let groups = p.changes.iter().filter_map(|c| c.group.as_ref()).collect();
+    (users, groups)
+}
+
+#[test]
+fn name_case_refuses_a_manifest_bob_against_a_live_bob_with_the_live_spelling() {
+    let p = World::with_admin()
+        .user("bob")
+        .want("Bob", |u| {
+            u.description = Some("Bob".into());
+            u.api_keys = keys(&[20]);
+            u.groups = groups(&[ADMINISTRATORS]);
+        })
+        .plan();
+    let hits = found(&p, Rule::NameCase);
+    assert_eq!(hits.len(), 1, "{:#?}", p.diagnostics);
+    assert_eq!(hits[0].subject, "user.Bob");
+    assert_eq!(hits[0].severity, Severity::Error);
+    assert_eq!(hits[0].location, Some(loc(11)));
+    assert!(
+        hits[0].message.contains("spells it `bob`"),
+        "{}",
+        hits[0].message
+    );
+    assert!(hits[0].help.contains("write it `bob`"), "{}", hits[0].help);
+    assert!(p.is_rejected());
+    // Nothing at all for that entry: no create next to `bob`, no update of `bob`.
+    assert!(p.changes.is_empty(), "{:#?}", steps(&p));
+
+    // Spelled as live: planned as usual, no finding.
+    let p = World::with_admin()
+        .user("bob")
+        .want("bob", |u| u.description = Some("Bob".into()))
+        .plan();
+    assert!(found(&p, Rule::NameCase).is_empty());
+    assert_eq!(actions(&p), [Action::UpdateUser]);
+}
+
+#[test]
+fn name_case_with_prune_never_deletes_alice_to_create_alice() {
+    let p = World::with_admin()
+        .user_with("alice", |u| u.managed = true)
+        .group_with("devs", true)
+        .member("alice", "devs")
+        .want("Alice", |u| u.groups = groups(&["Devs"]))
+        .want_group("Devs", |_| {})
+        .manifest(|d| {
+            d.prune.users = true;
+            d.prune.groups = true;
+        })
+        .plan();
+    assert!(p.changes.is_empty(), "{:#?}", steps(&p));
+    let subjects: Vec<&str> = found(&p, Rule::NameCase)
+        .iter()
+        .map(|d| d.subject.as_str())
+        .collect();
+    assert_eq!(
+        subjects,
+        ["group.Devs", "user.Alice"],
+        "{:#?}",
+        p.diagnostics
+    );
+    assert!(p.is_rejected());
+
+    // A user spelled unlike the live one still has its group list's spellings reported.
+    let p = World::with_admin()
+        .user("alice")
+        .group("ops")
+        .want("Alice", |u| u.groups = groups(&["OPS"]))
+        .plan();
+    assert!(p.changes.is_empty(), "{:#?}", steps(&p));
+    let subjects: Vec<&str> = found(&p, Rule::NameCase)
+        .iter()
+        .map(|d| d.subject.as_str())
+        .collect();
+    assert_eq!(
+        subjects,
+        ["membership.OPS/Alice", "user.Alice"],
+        "{:#?}",
+        p.diagnostics
+    );
+}
+
+#[test]
+fn name_case_covers_tombstones_groups_and_memberships() {
+    // `state: absent` spelled unlike the live user deletes nothing.
+    let p = World::with_admin()
+        .user("bob")
+        .want("BOB", |u| u.present = false)
+        .plan();
+    assert!(p.changes.is_empty(), "{:#?}", steps(&p));
+    assert_eq!(found(&p, Rule::NameCase)[0].subject, "user.BOB");
+
+    // A group entry spelled unlike the live group: no create, no description update, and the
+    // memberships naming it wait for the spelling to be fixed.
+    let p = World::with_admin()
+        .group("devs")
+        .user("carol")
+        .want_group("Devs", |g| g.description = Some("changed".into()))
+        .want("carol", |u| u.groups = groups(&["Devs"]))
+        .plan();
+    assert!(p.changes.is_empty(), "{:#?}", steps(&p));
+    let hits = found(&p, Rule::NameCase);
+    assert_eq!(hits.len(), 1, "{:#?}", p.diagnostics);
+    assert_eq!(hits[0].subject, "group.Devs");
+    assert!(hits[0].message.contains("`devs`"));
+
+    // A membership naming a live group it does not declare, in another spelling: found at the
+    // membership, no add, and the live membership is not removed either.
+    let p = World::with_admin()
+        .group("devs")
+        .group("ops")
+        .user("carol")
+        .member("carol", "devs")
+        .user("dave")
+        .want("carol", |u| u.groups = groups(&["DEVS"]))
+        .want("dave", |u| u.groups = groups(&["Ops"]))
+        .plan();
+    assert!(p.changes.is_empty(), "{:#?}", steps(&p));
+    let hits = found(&p, Rule::NameCase);
+    let subjects: Vec<&str> = hits.iter().map(|d| d.subject.as_str()).collect();
+    assert_eq!(subjects, ["membership.DEVS/carol", "membership.Ops/dave"]);
+    assert_eq!(hits[1].location, Some(loc(50)));
+    assert!(
+        hits[1].message.contains("spells it `ops`"),
+        "{}",
+        hits[1].message
+    );
+
+    // A membership spelled unlike the manifest's own (new) group entry.
+    let p = World::with_admin()
+        .user("carol")
+        .want_group("qa", |_| {})
+        .want("carol", |u| u.groups = groups(&["QA"]))
+        .plan();
+    assert_eq!(actions(&p), [Action::CreateGroup], "{:#?}", steps(&p));
+    let hits = found(&p, Rule::NameCase);
+    assert_eq!(hits.len(), 1, "{:#?}", p.diagnostics);
+    assert!(
+        hits[0].message.contains("group entry spells it `qa`"),
+        "{}",
+        hits[0].message
+    );
+}
+
+#[test]
+fn names_spelled_as_live_in_another_case_than_each_other_still_match() {
+    // Live membership and key maps keyed in one spelling find the user spelled the same way
+    // everywhere: a user listed as live plans no spurious membership or key churn.
+    let p = World::with_admin()
+        .user("Erin")
+        .group("Devs")
+        .member("Erin", "Devs")
+        .key("Erin", 20)
+        .want("Erin", |u| {
+            u.groups = groups(&["Devs"]);
+            u.api_keys = keys(&[20]);
+        })
+        .plan();
+    assert!(p.changes.is_empty(), "{:#?}", steps(&p));
+    assert!(found(&p, Rule::NameCase).is_empty());
+    let (users, groups) = planned_names(&p);
+    assert!(users.is_empty() && groups.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
 // Authority via policies
 // ---------------------------------------------------------------------------------------------
 
@@ -2093,7 +2267,7 @@ fn build_live(u: &Universe) -> State {
     for (i, g) in u.groups.iter().enumerate().skip(1) {
         if g.exists {
             w = w.group_with(GROUP_NAMES[i], g.managed);
-            if let Some(group) = w.live.groups.get_mut(GROUP_NAMES[i]) {
+            if let Some(group) = w.live.groups.get_mut(&GroupName::from(GROUP_NAMES[i])) {
                 group.description = format!("group {}", g.description);
             }
         }
@@ -2277,6 +2451,111 @@ proptest! {
         // The generated manifests declare at most three keys per user, so the ordering must
         // always find a legal sequence: max-api-keys never fires at a step.
         prop_assert!(found(&p, Rule::MaxApiKeys).is_empty(), "{:#?}\n{:#?}", steps(&p), p.diagnostics);
+    }
+}
+
+/// `name` in upper case when `flag` is set.
+fn respelled<N: From<&'static str> + std::fmt::Display>(name: &N, flag: bool) -> String {
+    if flag {
+        name.to_string().to_ascii_uppercase()
+    } else {
+        name.to_string()
+    }
+}
+
+/// The manifest of `u` with the users and groups whose index `flags` sets spelled in upper
+/// case (group references in users' lists included, so the manifest stays self-consistent, as
+/// the loader requires).
+fn respell(desired: &Desired, user_flags: &[bool], group_flags: &[bool]) -> Desired {
+    let group_flag = |g: &GroupName| {
+        GROUP_NAMES
+            .iter()
+            .position(|n| GroupName::from(*n) == *g)
+            .is_some_and(|i| group_flags.get(i).copied().unwrap_or(false))
+    };
+    let mut out = desired.clone();
+    out.groups = desired
+        .groups
+        .iter()
+        .map(|(g, e)| (GroupName::new(respelled(g, group_flag(g))), e.clone()))
+        .collect();
+    out.users = desired
+        .users
+        .iter()
+        .map(|(name, entry)| {
+            let i: usize = name.as_str()[1..].parse().unwrap_or(0);
+            let mut entry = entry.clone();
+            entry.groups = entry.groups.map(|gs| {
+                gs.into_iter()
+                    .map(|(g, at)| (GroupName::new(respelled(&g, group_flag(&g))), at))
+                    .collect()
+            });
+            let flag = i > 0 && user_flags.get(i).copied().unwrap_or(false);
+            (UserName::new(respelled(name, flag)), entry)
+        })
+        .collect();
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// No plan ever holds two spellings of one name, never names a live object in another
+    /// spelling, and every manifest name spelled unlike its live object is `name-case`.
+    #[test]
+    fn no_plan_holds_two_spellings_of_one_name(
+        u in universe(),
+        user_flags in proptest::collection::vec(any::<bool>(), 6),
+        group_flags in proptest::collection::vec(any::<bool>(), 4),
+    ) {
+        let live = build_live(&u);
+        let desired = respell(&build_desired(&u), &user_flags, &group_flags);
+        let p = plan_universe(&desired, &live, signing_key(&u));
+        let (users, groups) = planned_names(&p);
+        for (a, b) in users.iter().flat_map(|a| users.iter().map(move |b| (a, b))) {
+            prop_assert!(a != b || a.same_spelling(b), "{a} and {b}: {:#?}", steps(&p));
+        }
+        for (a, b) in groups.iter().flat_map(|a| groups.iter().map(move |b| (a, b))) {
+            prop_assert!(a != b || a.same_spelling(b), "{a} and {b}: {:#?}", steps(&p));
+        }
+        for name in &users {
+            if let Some((spelled, _)) = live.users.get_key_value(*name) {
+                prop_assert!(spelled.same_spelling(name), "{name} vs live {spelled}: {:#?}", steps(&p));
+            }
+        }
+        for name in &groups {
+            if let Some((spelled, _)) = live.groups.get_key_value(*name) {
+                prop_assert!(spelled.same_spelling(name), "{name} vs live {spelled}: {:#?}", steps(&p));
+            }
+        }
+        prop_assert!(
+            !p.changes.iter().any(|c| c.action == Action::CreateUser
+                && c.user.as_ref().is_some_and(|n| live.users.contains_key(n))),
+            "{:#?}", steps(&p)
+        );
+        let mut respelled_live = false;
+        for name in desired.users.keys() {
+            if let Some((spelled, _)) = live.users.get_key_value(name)
+                && !spelled.same_spelling(name)
+            {
+                respelled_live = true;
+                let subject = format!("user.{name}");
+                prop_assert!(
+                    found(&p, Rule::NameCase).iter().any(|d| d.subject == subject
+                        && d.message.contains(&format!("`{spelled}`"))),
+                    "{subject}: {:#?}", p.diagnostics
+                );
+                // Listed (in any spelling) means never pruned.
+                prop_assert!(
+                    !p.changes.iter().any(|c| c.action == Action::DeleteUser
+                        && c.user.as_ref() == Some(name)),
+                    "{:#?}", steps(&p)
+                );
+            }
+        }
+        if respelled_live {
+            prop_assert!(p.is_rejected());
+        }
     }
 }
 

@@ -87,6 +87,12 @@ fn manifest_errors_name_line_and_column() {
             "m.yaml:5:11",
             "listed twice",
         ),
+        (
+            "two users differing only in case",
+            "users:\n  - name: Bob\n  - name: bob\n",
+            "m.yaml:5:11",
+            "user `bob` and user `Bob` (at m.yaml:4:11) differ only in case",
+        ),
     ];
     for (what, body, at, message) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -356,4 +362,124 @@ fn usage_errors_exit_1_and_help_exits_0() {
     let help = run_in(dir.path(), &["--help"]);
     assert_eq!(help.code, 0);
     assert!(help.stdout.contains("Exit codes"), "{}", help.stdout);
+}
+
+/// A snapshot of `users` (name, managed) plus `admin` in `Administrators`.
+fn name_case_snapshot(users: &[(&str, &str)]) -> String {
+    let user = |id: &str, name: &str, managed: bool| {
+        let tags = if managed {
+            serde_json::json!({"ociam-managed": "true"})
+        } else {
+            serde_json::json!({})
+        };
+        serde_json::json!({"id": id, "compartmentId": TENANCY, "name": name, "description": "",
+                           "freeformTags": tags})
+    };
+    let mut list = vec![user("ocid1.user.oc1..admin", "admin", false)];
+    for (i, (name, _)) in users.iter().enumerate() {
+        list.push(user(&format!("ocid1.user.oc1..u{i}"), name, true));
+    }
+    serde_json::json!({
+        "format_version": 1, "tenancy": TENANCY, "users": list,
+        "groups": [{"id": "ocid1.group.oc1..admins", "compartmentId": TENANCY,
+                    "name": "Administrators", "description": ""}],
+        "memberships": [{"id": "ocid1.groupmembership.oc1..m", "compartmentId": TENANCY,
+                         "groupId": "ocid1.group.oc1..admins", "userId": "ocid1.user.oc1..admin"}],
+        "api_keys": {}, "policies": []
+    })
+    .to_string()
+}
+
+/// `Bob` in the manifest against a live `bob`: rejected (exit 3) with the live spelling, and
+/// with `prune` nothing deletes `bob` to create `Bob`. `drift` reports it (exit 2).
+#[test]
+fn a_manifest_name_matching_a_live_one_only_ignoring_case_is_refused_with_the_live_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "live.json", &name_case_snapshot(&[("bob", "")]));
+    write(
+        dir.path(),
+        "m.yaml",
+        &manifest(
+            "prune: {users: true}\nusers:\n  - name: admin\n    groups: [Administrators]\n  - name: Bob\n    description: Bob\n",
+        ),
+    );
+    let base = ["m.yaml", "--live", "live.json", "--actor", "ADMIN"];
+    let out = run_in(
+        dir.path(),
+        &[&["plan"][..], &base, &["--format", "json"]].concat(),
+    );
+    assert_eq!(out.code, 3, "{}", out.transcript());
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(plan["changes"], serde_json::json!([]), "{}", out.stdout);
+    assert_eq!(
+        plan["actor"]["user"], "admin",
+        "the actor as the tenancy spells it"
+    );
+    let finding = &plan["diagnostics"][0];
+    assert_eq!(finding["rule"], "name-case", "{}", out.stdout);
+    assert_eq!(finding["subject"], "user.Bob");
+    assert_eq!(finding["location"]["line"], 7);
+    assert!(
+        finding["message"]
+            .as_str()
+            .unwrap()
+            .contains("spells it `bob`"),
+        "{finding}"
+    );
+
+    let out = run_in(dir.path(), &[&["plan"][..], &base].concat());
+    assert_eq!(out.code, 3, "{}", out.transcript());
+    assert!(out.stdout.contains("name-case"), "{}", out.transcript());
+    assert!(
+        out.stdout.contains("write it `bob`"),
+        "{}",
+        out.transcript()
+    );
+    assert!(!out.stdout.contains("create_user"), "{}", out.transcript());
+    assert!(!out.stdout.contains("delete_user"), "{}", out.transcript());
+
+    let out = run_in(dir.path(), &[&["drift"][..], &base].concat());
+    assert_eq!(out.code, 2, "{}", out.transcript());
+    assert!(
+        out.stdout.contains("spells it `bob`"),
+        "{}",
+        out.transcript()
+    );
+}
+
+/// A snapshot OCI could not have produced is refused, naming both objects, by every command
+/// that reads one: `--live FILE` and `emulator --seed FILE`.
+#[test]
+fn a_snapshot_with_one_name_in_two_spellings_is_refused_everywhere_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "live.json",
+        &name_case_snapshot(&[("bob", ""), ("BOB", "")]),
+    );
+    write(dir.path(), "m.yaml", &manifest("users: []\n"));
+    let expect = "users[1] `bob` (ocid1.user.oc1..u0) and users[2] `BOB` (ocid1.user.oc1..u1) are two users with one name";
+    let out = run_in(
+        dir.path(),
+        &["plan", "m.yaml", "--live", "live.json", "--actor", "admin"],
+    );
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("live.json: "), "{}", out.transcript());
+    assert!(out.stderr.contains(expect), "{}", out.transcript());
+
+    let out = run_in(
+        dir.path(),
+        &[
+            "emulator",
+            "--data",
+            "data",
+            "--seed",
+            "live.json",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains(expect), "{}", out.transcript());
+    assert!(!out.stderr.contains("panicked"), "{}", out.transcript());
 }
