@@ -77,7 +77,11 @@ pub fn initialize(store: &Store, dir: &Path, seed: Option<&Path>) -> Result<(), 
                 path: path.to_path_buf(),
                 source,
             })?;
-            Ok::<_, EmulatorError>(snapshot::parse(&text, &path.display().to_string())?)
+            let name = path.display().to_string();
+            let seed = snapshot::parse(&text, &name)?;
+            // Checked here too (the store checks again) so errors name the file.
+            seed.to_state(&name)?;
+            Ok::<_, EmulatorError>(seed)
         })
         .transpose()?;
     let key = keygen::generate_rsa_2048()?;

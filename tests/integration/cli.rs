@@ -480,6 +480,10 @@ fn a_snapshot_with_one_name_in_two_spellings_is_refused_everywhere_it_is_read() 
         ],
     );
     assert_eq!(out.code, 1, "{}", out.transcript());
-    assert!(out.stderr.contains(expect), "{}", out.transcript());
+    assert!(
+        out.stderr.contains(&format!("live.json: {expect}")),
+        "the error names the seed file: {}",
+        out.transcript()
+    );
     assert!(!out.stderr.contains("panicked"), "{}", out.transcript());
 }
