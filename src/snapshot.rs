@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Pure: text in, values out. Objects in `DELETED`/`DELETING` state are ignored; references to
-//! unknown OCIDs are errors (a snapshot that contradicts itself would make a wrong plan).
+//! unknown OCIDs are errors (a snapshot that contradicts itself would make a wrong plan). A
+//! snapshot with private-key material in any string is refused before anything reads it.
 
 use std::collections::BTreeMap;
 
@@ -73,6 +74,17 @@ pub enum SnapshotError {
         /// The version found.
         version: u32,
     },
+    /// A string in the snapshot holds private-key material (a snapshot holds public keys only).
+    #[error(
+        "{file}: {path} holds a private key (its contents are not shown); a snapshot holds \
+         public keys only: treat that key as leaked, rotate it, and re-export the snapshot"
+    )]
+    PrivateKey {
+        /// File name.
+        file: String,
+        /// JSON path of the string, e.g. `api_keys.<ocid>[0].keyValue`.
+        path: String,
+    },
     /// The snapshot contradicts itself.
     #[error("{file}: {message}")]
     Inconsistent {
@@ -86,14 +98,25 @@ pub enum SnapshotError {
 /// Parses snapshot JSON.
 ///
 /// # Errors
-/// Malformed JSON, a wrong shape, or an unsupported version.
+/// Malformed JSON, a wrong shape, an unsupported version, or private-key material in any
+/// string.
 pub fn parse(text: &str, file: &str) -> Result<Snapshot, SnapshotError> {
-    let snapshot: Snapshot = serde_json::from_str(text).map_err(|e| SnapshotError::Json {
+    let json_error = |e: serde_json::Error| SnapshotError::Json {
         file: file.to_owned(),
         line: e.line(),
         column: e.column(),
         message: e.to_string(),
-    })?;
+    };
+    // Every string, known field or not, before the typed parse (whose errors may quote text).
+    let value: serde_json::Value = serde_json::from_str(text).map_err(json_error)?;
+    if let Some(path) = crate::keys::find_private_key_in_json(&value) {
+        return Err(SnapshotError::PrivateKey {
+            file: file.to_owned(),
+            path,
+        });
+    }
+    drop(value);
+    let snapshot: Snapshot = serde_json::from_str(text).map_err(json_error)?;
     if snapshot.format_version != FORMAT_VERSION {
         return Err(SnapshotError::Version {
             file: file.to_owned(),

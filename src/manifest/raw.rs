@@ -76,8 +76,9 @@ pub struct Group {
     /// Unique name: 1-100 characters of letters, digits, `.`, `_`, `-`.
     #[schemars(with = "String", regex(pattern = r"^[A-Za-z0-9._-]{1,100}$"))]
     pub name: Spanned<String>,
-    /// Description (left as is when omitted).
-    pub description: Option<String>,
+    /// Description, at most 400 characters (left as is when omitted).
+    #[schemars(with = "Option<String>", length(max = 400))]
+    pub description: Option<Spanned<String>>,
     /// `absent` deletes the group.
     pub state: Option<ObjectState>,
 }
@@ -89,10 +90,11 @@ pub struct User {
     /// Unique name: letters, digits, `-`, `.`, `_`, `+`, `@`; no spaces.
     #[schemars(with = "String", regex(pattern = r"^[A-Za-z0-9._+@-]{1,100}$"))]
     pub name: Spanned<String>,
-    /// Description (left as is when omitted).
-    pub description: Option<String>,
-    /// Email address (left as is when omitted).
-    #[schemars(with = "Option<String>")]
+    /// Description, at most 400 characters (left as is when omitted).
+    #[schemars(with = "Option<String>", length(max = 400))]
+    pub description: Option<Spanned<String>>,
+    /// Email address, at most 254 characters (left as is when omitted).
+    #[schemars(with = "Option<String>", length(max = 254))]
     pub email: Option<Spanned<String>>,
     /// Exactly these groups; omitted leaves memberships as they are, `[]` removes them all.
     #[schemars(with = "Option<Vec<String>>")]
@@ -185,6 +187,22 @@ pub fn parse(source: &str, file: &str) -> Result<Manifest, ManifestError> {
             .rsplit_once(" at line ")
             .map_or(message.as_str(), |(m, _)| m)
             .to_owned();
+        if is_tab_error(&message)
+            && let Some((line, column)) = tab_at_or_after(source, line)
+        {
+            // The parser reports a tab where it stopped scanning, which can be the end of the
+            // line before; point at the tab itself, with a snippet of its own line.
+            return ManifestError {
+                location: Location {
+                    file: file.to_owned(),
+                    line,
+                    column,
+                },
+                help: hint(&message),
+                snippet: tab_snippet(source, line, column),
+                message,
+            };
+        }
         let snippet = e.render_with_options(serde_saphyr::render_options! {
             source_name: Some(file),
         });
@@ -201,6 +219,43 @@ pub fn parse(source: &str, file: &str) -> Result<Manifest, ManifestError> {
     })
 }
 
+/// Whether a parser message is about a tab (and not, say, an unknown field `table`).
+fn is_tab_error(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["tabs disallowed", "tab cannot", "a tab"]
+        .iter()
+        .any(|p| m.contains(p))
+}
+
+/// The 1-based line and column of the first tab on line `from` or after it.
+fn tab_at_or_after(source: &str, from: u64) -> Option<(u64, u64)> {
+    source
+        .lines()
+        .zip(1_u64..)
+        .skip_while(|(_, n)| *n < from)
+        .find_map(|(text, n)| {
+            let before = text.split('\t').next()?;
+            (before.len() < text.len()).then(|| (n, before.chars().count() as u64 + 1))
+        })
+}
+
+/// `line` of `source` with a caret under `column` (tabs shown as `→`).
+fn tab_snippet(source: &str, line: u64, column: u64) -> Option<String> {
+    let text = source
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let shown: String = text
+        .chars()
+        .map(|c| if c == '\t' { '→' } else { c })
+        .collect();
+    let gutter = line.to_string();
+    let pad = " ".repeat(gutter.len());
+    let caret = " ".repeat(usize::try_from(column).ok()?.saturating_sub(1));
+    Some(format!(
+        "{pad} |\n{gutter} | {shown}\n{pad} | {caret}^ a tab\n"
+    ))
+}
+
 /// A fix hint for a parser message.
 fn hint(message: &str) -> String {
     let m = message.to_ascii_lowercase();
@@ -208,7 +263,7 @@ fn hint(message: &str) -> String {
         "check the spelling; the field names allowed here are listed above (schemas/manifest.schema.json has them all)".into()
     } else if m.contains("duplicate mapping key") {
         "a key appears twice in the same mapping; merge the two into one (YAML would otherwise drop one silently)".into()
-    } else if m.contains("tab") {
+    } else if is_tab_error(message) {
         "indent with spaces; YAML does not allow tabs for indentation".into()
     } else if m.contains("missing field") {
         "add the missing field".into()
@@ -220,4 +275,104 @@ fn hint(message: &str) -> String {
     } else {
         "fix the YAML syntax at this position".into()
     }
+}
+
+/// Any YAML node, read only to look at every decoded scalar with its location (unknown
+/// fields and wrong shapes included): see [`private_key_scalar`].
+enum Node {
+    Scalar(String),
+    Seq(Vec<Spanned<Node>>),
+    Map(Vec<(Spanned<Node>, Spanned<Node>)>),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Node;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any YAML node")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+                Ok(Node::Scalar(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Node, E> {
+                Ok(Node::Scalar(v))
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Node, E> {
+                Ok(Node::Scalar(String::from_utf8_lossy(v).into_owned()))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
+                Ok(Node::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Node, E> {
+                Ok(Node::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Node, E> {
+                Ok(Node::Other)
+            }
+            fn visit_i128<E>(self, _: i128) -> Result<Node, E> {
+                Ok(Node::Other)
+            }
+            fn visit_u128<E>(self, _: u128) -> Result<Node, E> {
+                Ok(Node::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
+                Ok(Node::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Node, E> {
+                Ok(Node::Other)
+            }
+            fn visit_none<E>(self) -> Result<Node, E> {
+                Ok(Node::Other)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+                Node::deserialize(d)
+            }
+            fn visit_newtype_struct<D: serde::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<Node, D::Error> {
+                Node::deserialize(d)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = a.next_element::<Spanned<Node>>()? {
+                    items.push(item);
+                }
+                Ok(Node::Seq(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = a.next_entry::<Spanned<Node>, Spanned<Node>>()? {
+                    entries.push(entry);
+                }
+                Ok(Node::Map(entries))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The location of the first scalar (key or value, in any field, known or not) whose decoded
+/// text — after YAML unescaping and folding — holds private-key material per
+/// [`crate::keys::find_private_key`]. `None` when there is none, or when the text is not YAML
+/// (the typed parse then reports the syntax error).
+#[must_use]
+pub fn private_key_scalar(source: &str) -> Option<serde_saphyr::Location> {
+    fn walk(node: &Spanned<Node>) -> Option<serde_saphyr::Location> {
+        match &node.value {
+            Node::Scalar(s) => crate::keys::find_private_key(s)
+                .is_some()
+                .then_some(node.referenced),
+            Node::Seq(items) => items.iter().find_map(walk),
+            Node::Map(entries) => entries
+                .iter()
+                .find_map(|(k, v)| walk(k).or_else(|| walk(v))),
+            Node::Other => None,
+        }
+    }
+    let root = serde_saphyr::from_str::<Spanned<Node>>(source).ok()?;
+    walk(&root)
 }

@@ -11,7 +11,6 @@ use super::{
     DefinedTags, FreeformTags, HOME_REGION, HOME_REGION_KEY, Row, StoreError, Table, Tx,
     check_description, check_etag, encode,
 };
-use crate::model::valid_group_name;
 use crate::oci::wire;
 use crate::plan::authority::Operation;
 
@@ -109,9 +108,9 @@ impl Tx<'_> {
         let name = new
             .name
             .ok_or_else(|| StoreError::MissingParameter("name is required".to_owned()))?;
-        if !valid_group_name(&name) {
+        if let Some(why) = crate::limits::GROUP_NAME.problem(&name) {
             return Err(StoreError::InvalidParameter(format!(
-                "Invalid group name {name:?}: use 1 to 100 ASCII letters, digits and the characters - . _ (no spaces)"
+                "Invalid group name: {why}"
             )));
         }
         let description = new
