@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::util::{root, run_in};
+use crate::util::{public_key_of_bits, root, run_in};
 
 const TENANCY: &str = "ocid1.tenancy.oc1..aaaaaaaaexampletenancy";
 
@@ -461,5 +461,27 @@ fn validate_refuses_every_oci_field_limit_just_past_it() {
             "{body}: expected {at}\n{}",
             out.transcript()
         );
+    }
+}
+
+/// `validate` accepts exactly the RSA sizes that can sign and be verified (2048 to 8192 bits,
+/// `keys::MAX_RSA_BITS`, the bound the emulator's upload check uses too).
+#[test]
+fn validate_accepts_only_key_sizes_that_can_sign() {
+    for (bits, code) in [(8192, 0), (8193, 3), (2047, 3)] {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("keys")).unwrap();
+        write(dir.path(), "keys/k.pem", &public_key_of_bits(bits));
+        write(
+            dir.path(),
+            "m.yaml",
+            &manifest("users:\n  - name: a\n    api_keys:\n      - file: keys/k.pem\n"),
+        );
+        let out = run_in(dir.path(), &["validate", "m.yaml"]);
+        assert_eq!(out.code, code, "{bits} bits\n{}", out.transcript());
+        if code != 0 {
+            assert!(out.stderr.contains("weak-key"), "{}", out.transcript());
+            assert!(out.stderr.contains("m.yaml:6:15"), "{}", out.transcript());
+        }
     }
 }

@@ -465,6 +465,14 @@ async fn a_fourth_key_is_409_and_weak_or_private_keys_are_400() {
     api.post(&emu.admin, &keys, &json!({}))
         .await
         .expect_error(400, "MissingParameter");
+    // Larger than anything can sign or verify with (`keys::MAX_RSA_BITS`): refused too.
+    api.post(
+        &emu.admin,
+        &keys,
+        &json!({"key": crate::util::public_key_of_bits(8193)}),
+    )
+    .await
+    .expect_error(400, "InvalidParameter");
     // Bob has one key: two more fit, the fourth does not.
     for _ in 0..2 {
         let k = keygen::generate_rsa_2048().unwrap();
