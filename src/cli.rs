@@ -592,6 +592,9 @@ fn read_live(args: &LiveArgs) -> Result<Live> {
         }
         Err(e) => return Err(e.into()),
     };
+    // What the tenancy returns is checked like a snapshot file: no private-key material may
+    // reach a plan, a report, an imported manifest or a snapshot written from it.
+    snap.check_no_private_key(&name)?;
     let state = snap.to_state(&name)?;
     let actor = snap
         .users

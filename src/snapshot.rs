@@ -135,6 +135,22 @@ fn epoch_seconds(time: Option<&str>) -> Option<i64> {
 }
 
 impl Snapshot {
+    /// Refuses a snapshot (read from a tenancy rather than a file) that holds private-key
+    /// material in any string, as [`parse`] does for files.
+    ///
+    /// # Errors
+    /// [`SnapshotError::PrivateKey`] naming the JSON path, never the text.
+    pub fn check_no_private_key(&self, file: &str) -> Result<(), SnapshotError> {
+        let value = serde_json::to_value(self).unwrap_or_default();
+        match crate::keys::find_private_key_in_json(&value) {
+            None => Ok(()),
+            Some(path) => Err(SnapshotError::PrivateKey {
+                file: file.to_owned(),
+                path,
+            }),
+        }
+    }
+
     /// The live state this snapshot describes.
     ///
     /// # Errors
@@ -304,6 +320,32 @@ mod tests {
             "policies": []
         })
         .to_string()
+    }
+
+    #[test]
+    fn private_key_material_is_refused_by_path_from_a_file_or_a_tenancy() {
+        let private = crate::keygen::generate_rsa_2048()
+            .unwrap()
+            .private_pkcs8_pem;
+        let body_line = private.lines().nth(1).unwrap().to_owned();
+        let mut v: serde_json::Value = serde_json::from_str(&sample()).unwrap();
+        v["api_keys"]["ocid1.user.oc1..a"][0]["keyValue"] = private.as_str().into();
+        let err = parse(&v.to_string(), "s.json").unwrap_err().to_string();
+        assert!(
+            err.contains("s.json: api_keys.ocid1.user.oc1..a[0].keyValue holds a private key"),
+            "{err}"
+        );
+        assert!(!err.contains(&body_line), "{err}");
+        // The same check for a snapshot fetched from a tenancy.
+        let mut snap = parse(&sample(), "s.json").unwrap();
+        assert!(snap.check_no_private_key("tenancy").is_ok());
+        snap.users[0].description = private.to_string();
+        let err = snap
+            .check_no_private_key("tenancy")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("users[0].description"), "{err}");
+        assert!(!err.contains(&body_line), "{err}");
     }
 
     #[test]
