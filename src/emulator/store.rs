@@ -15,7 +15,8 @@
 //! name, a taken e-mail, a duplicate membership and the same key uploaded twice to one user are
 //! 409 `NotAuthorizedOrResourceAlreadyExists` (the code SDK eventual-consistency retries name
 //! for Identity creates); deleting a user still in a group or a group with members is 409
-//! `Conflict`; a non-RSA, short, private or malformed key is 400 `InvalidParameter`; `if-match`
+//! `Conflict`; a non-RSA, short, over-long, private or malformed key, and a name, description or
+//! email outside `crate::limits`, is 400 `InvalidParameter`; `if-match`
 //! mismatch is 409 `NoEtagMatch` (as recorded from Identity in 2018). Retry tokens are keyed on
 //! (token, operation, actor, path, body); only 2xx replies are recorded, so a failed request
 //! can be retried with the same token.

@@ -3,8 +3,10 @@
 //! hint for every problem.
 //!
 //! Pure: the manifest text and the key files come in through arguments ([`KeyFiles`] is
-//! implemented by the shell, which owns the filesystem). Private-key material is refused
-//! before YAML parsing, so no error message or snippet can ever echo it.
+//! implemented by the shell, which owns the filesystem). Private-key material — in the raw
+//! text, then in every decoded YAML scalar — is refused before the typed parse, so no error
+//! message or snippet can ever echo it. Names, descriptions and emails are checked against
+//! the OCI field limits the emulator also enforces ([`crate::limits`]).
 
 pub mod export;
 pub mod raw;
