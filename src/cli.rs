@@ -629,6 +629,9 @@ fn read_live(args: &LiveArgs, clock: Clock) -> Result<Live> {
         }
         Err(e) => return Err(e.into()),
     };
+    // What the tenancy returns is checked like a snapshot file: no private-key material may
+    // reach a plan, a report, an imported manifest or a snapshot written from it.
+    snap.check_no_private_key(&name)?;
     let state = snap.to_state(&name)?;
     let actor = snap
         .users
@@ -1186,7 +1189,8 @@ fn cmd_import(args: &ImportArgs, clock: Clock) -> Result<u8> {
         "Review before committing: every live user, group, membership and key is listed."
             .to_owned(),
     ];
-    let exported = manifest::export::export(&live.state, &header);
+    // Checked (public keys only, no private-key material anywhere) before anything is written.
+    let exported = manifest::export::export(&live.state, &header)?;
     fs::create_dir_all(args.out.join("keys"))
         .with_context(|| format!("cannot create {}", args.out.join("keys").display()))?;
     for (relative, pem) in &exported.key_files {
@@ -1207,11 +1211,14 @@ fn cmd_import(args: &ImportArgs, clock: Clock) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-/// Creates `path` (which must not exist) with `bytes`.
+/// Creates `path` (which must not exist) with `bytes`, mode 0644 (less under a stricter
+/// umask): only public keys and the manifest are written this way.
 fn write_new_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(0o644)
         .open(path)?;
     f.write_all(bytes)?;
     f.sync_all()

@@ -1,6 +1,7 @@
 //! Public-key handling for API keys: PEM parsing (`BEGIN PUBLIC KEY` SPKI and
 //! `BEGIN RSA PUBLIC KEY` PKCS#1), the OCI fingerprint (MD5 of the DER SubjectPublicKeyInfo),
-//! the strength rule (RSA, at least [`MIN_RSA_BITS`]) and the private-key guard.
+//! the strength rule (RSA, [`MIN_RSA_BITS`] to [`MAX_RSA_BITS`]) and the one private-key
+//! detector ([`find_private_key`], [`find_private_key_in_json`]) every input path asks.
 //!
 //! Pure core: no I/O, no clock, no randomness, no environment. Input is text the caller
 //! already read. This module must never panic on any input, and no error it returns may
@@ -23,6 +24,12 @@ use crate::model::Fingerprint;
 
 /// The smallest RSA modulus OCI accepts for an API key, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
+/// The largest RSA modulus ociam can sign with and the emulator can verify, in bits: aws-lc-rs
+/// refuses larger keys for signing (`RsaKeyPair`, 2048..=8192) and for verification
+/// (`RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY`). The manifest's `weak-key` rule and the
+/// emulator's upload check both use it through [`strength_problem`], so a key `validate`
+/// accepts can always sign and be verified.
+pub const MAX_RSA_BITS: usize = 8192;
 
 /// `rsaEncryption` (RFC 8017), the only algorithm OCI accepts for API keys.
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
@@ -224,8 +231,8 @@ pub fn fingerprint_of_spki_der(der: &[u8]) -> Fingerprint {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Why `key` does not meet OCI's API-key rule (RSA, at least [`MIN_RSA_BITS`] bits), or `None`
-/// when it does.
+/// Why `key` does not meet the API-key rule (RSA, [`MIN_RSA_BITS`] to [`MAX_RSA_BITS`] bits),
+/// or `None` when it does.
 #[must_use]
 pub fn strength_problem(key: &PublicKey) -> Option<String> {
     match key.rsa_bits {
@@ -236,40 +243,190 @@ pub fn strength_problem(key: &PublicKey) -> Option<String> {
         Some(bits) if bits < MIN_RSA_BITS => Some(format!(
             "RSA key of {bits} bits; OCI requires at least {MIN_RSA_BITS}"
         )),
+        Some(bits) if bits > MAX_RSA_BITS => Some(format!(
+            "RSA key of {bits} bits; signing and verification support at most {MAX_RSA_BITS} \
+             bits, so this key could never sign a request"
+        )),
         Some(_) => None,
     }
 }
 
-/// The byte offset of the first private-key armor in `text`, if any: a line starting with
-/// dashes whose `BEGIN` label ends in `PRIVATE KEY` (RSA, EC, DSA, ENCRYPTED, OPENSSH, plain
-/// PKCS#8, SSH2 …, in any letter case), or a PuTTY key file header (`PuTTY-User-Key-File-`).
-/// The offset points at the first non-blank byte of that line.
+/// The byte offset of the first private-key material in `text`, if any. This is the one
+/// private-key detector: the manifest loader (raw text and every decoded YAML scalar), key
+/// files, snapshots and the emulator's request bodies all ask it. It finds, anywhere in the
+/// text (not only at a line start, so a key inside a quoted scalar or after `\n` escapes is
+/// found too) and in any letter case:
+///
+/// - PEM armor whose `BEGIN` label names a private key: `-----BEGIN … PRIVATE KEY-----` (RSA,
+///   EC, DSA, ENCRYPTED, OPENSSH, plain PKCS#8, PGP … BLOCK), or RFC 4716's
+///   `---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----`;
+/// - a PuTTY key file header (`PuTTY-User-Key-File-`);
+/// - the base64 of OpenSSH's private-key magic (`openssh-key-v1`);
+/// - the base64 of a DER private key without armor: PKCS#1 / DSA (`SEQUENCE { 0, INTEGER`),
+///   PKCS#8 v1/v2 (`SEQUENCE { 0|1, SEQUENCE`), SEC1 EC (`SEQUENCE { 1, OCTET STRING`) and
+///   encrypted PKCS#8 (PBES2 or PKCS#12 PBE algorithm).
+///
+/// The offset points at the first byte of the marker it found.
 #[must_use]
 pub fn find_private_key(text: &str) -> Option<usize> {
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let start = offset;
-        offset += line.len();
-        let trimmed = line.trim_start();
-        let lead = line.len() - trimmed.len();
-        let content = trimmed.trim_end();
-        if is_private_key_armor(content) {
-            return Some(start + lead);
+    [
+        find_private_armor(text),
+        find_ascii_case_insensitive(text, "PuTTY-User-Key-File-", 0),
+        text.find(OPENSSH_MAGIC_BASE64),
+        find_bare_private_der(text),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+}
+
+/// `base64("openssh-key-v1\0")`, how every OpenSSH private-key body starts.
+const OPENSSH_MAGIC_BASE64: &str = "b3BlbnNzaC1rZXktdjEA";
+
+/// The first `-----BEGIN <label with PRIVATE KEY>` (four or more dashes, spaces allowed
+/// between them and `BEGIN`).
+fn find_private_armor(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(at) = find_ascii_case_insensitive(text, "BEGIN", from) {
+        from = at + 5;
+        // Dashes (and spaces) before BEGIN.
+        let mut i = at;
+        while i > 0 && bytes[i - 1] == b' ' {
+            i -= 1;
+        }
+        let dash_end = i;
+        while i > 0 && bytes[i - 1] == b'-' {
+            i -= 1;
+        }
+        if dash_end - i < 4 {
+            continue;
+        }
+        // The label: letters, digits and spaces after BEGIN.
+        let label: String = bytes[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b' ')
+            .take(80)
+            .map(|b| char::from(b.to_ascii_uppercase()))
+            .collect();
+        if label.contains("PRIVATE KEY") {
+            return Some(i);
         }
     }
     None
 }
 
-fn is_private_key_armor(line: &str) -> bool {
-    if line.starts_with("PuTTY-User-Key-File-") {
-        return true;
+fn find_ascii_case_insensitive(text: &str, needle: &str, from: usize) -> Option<usize> {
+    let hay = text.as_bytes().get(from..)?;
+    let needle = needle.as_bytes();
+    hay.windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+        .map(|p| p + from)
+}
+
+/// The first base64 run that decodes to the start of a DER private key (see
+/// [`find_private_key`]). Every `M` (the base64 of a leading `0x30` SEQUENCE byte) followed
+/// by at least 32 base64 characters is tried.
+fn find_bare_private_der(text: &str) -> Option<usize> {
+    const WINDOW: usize = 32;
+    let bytes = text.as_bytes();
+    let is_b64 = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
+    bytes.iter().enumerate().find_map(|(at, &b)| {
+        if b != b'M' {
+            return None;
+        }
+        let window = bytes.get(at..at + WINDOW)?;
+        if !window.iter().all(is_b64) {
+            return None;
+        }
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(window)
+            .ok()
+            .map(Zeroizing::new)?;
+        is_private_der_prefix(&der).then_some(at)
+    })
+}
+
+/// Whether `der` starts like a DER private-key structure (see [`find_private_key`]).
+fn is_private_der_prefix(der: &[u8]) -> bool {
+    /// Skips a DER SEQUENCE header (tag 0x30 and a definite length), returning the rest.
+    fn enter_sequence(der: &[u8]) -> Option<&[u8]> {
+        let (&tag, rest) = der.split_first()?;
+        if tag != 0x30 {
+            return None;
+        }
+        let (&len, rest) = rest.split_first()?;
+        match len {
+            0..=0x7f => Some(rest),
+            0x81..=0x83 => rest.get(usize::from(len - 0x80)..),
+            _ => None,
+        }
     }
-    if !line.starts_with('-') {
+    // pkcs-5 PBES2 (1.2.840.113549.1.5.13) and the pkcs-12 PBE arc (1.2.840.113549.1.12.1).
+    const PBES2: &[u8] = &[
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0d,
+    ];
+    const PKCS12_PBE: &[u8] = &[
+        0x06, 0x0a, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x01,
+    ];
+    let Some(body) = enter_sequence(der) else {
         return false;
+    };
+    match body {
+        // version 0: PKCS#1 RSAPrivateKey / OpenSSL DSA (INTEGER next), PKCS#8 v1 (SEQUENCE).
+        [0x02, 0x01, 0x00, 0x02 | 0x30, ..] => true,
+        // version 1: SEC1 ECPrivateKey (OCTET STRING), PKCS#8 v2 OneAsymmetricKey (SEQUENCE).
+        [0x02, 0x01, 0x01, 0x04 | 0x30, ..] => true,
+        // EncryptedPrivateKeyInfo: SEQUENCE { AlgorithmIdentifier { PBE OID … } …
+        _ => enter_sequence(body)
+            .is_some_and(|oid| oid.starts_with(PBES2) || oid.starts_with(PKCS12_PBE)),
     }
-    let inner = line.trim_matches(|c: char| c == '-' || c.is_whitespace());
-    let upper = inner.to_ascii_uppercase();
-    upper.starts_with("BEGIN") && upper.ends_with("PRIVATE KEY")
+}
+
+/// The JSON path (`users[0].description`, `$` for the root) of the first string — value or
+/// object key — in `value` that holds private-key material per [`find_private_key`].
+#[must_use]
+pub fn find_private_key_in_json(value: &serde_json::Value) -> Option<String> {
+    fn walk(value: &serde_json::Value, path: &mut String) -> bool {
+        match value {
+            serde_json::Value::String(s) => find_private_key(s).is_some(),
+            serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = walk(item, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            serde_json::Value::Object(map) => map.iter().any(|(key, item)| {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                // A key that is itself secret is named by its position, not its text.
+                if find_private_key(key).is_some() {
+                    path.push_str("<a key holding private-key material>");
+                    return true;
+                }
+                path.push_str(key);
+                let found = walk(item, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            _ => false,
+        }
+    }
+    let mut path = String::new();
+    walk(value, &mut path).then(|| {
+        if path.is_empty() {
+            "$".to_owned()
+        } else {
+            path
+        }
+    })
 }
 
 fn looks_like_openssh_public_key(text: &str) -> bool {
@@ -747,6 +904,126 @@ mod tests {
         let key = PublicKey::from_spki_der(&der[..]).unwrap();
         assert_eq!(key.algorithm(), "1.2.3.4");
         assert!(strength_problem(&key).unwrap().contains("(1.2.3.4)"));
+    }
+
+    /// A PKCS#1 public key with a `bits`-bit modulus (arbitrary, odd) and e = 65537: cheap to
+    /// build at any size, which generating a real 8193-bit key is not.
+    fn rsa_key_of_bits(bits: usize) -> PublicKey {
+        let mut modulus = vec![0xa5_u8; bits.div_ceil(8)];
+        modulus[0] = 1_u8 << ((bits - 1) % 8);
+        if let Some(last) = modulus.last_mut() {
+            *last |= 1;
+        }
+        let key = pkcs1::RsaPublicKeyRef {
+            modulus: pkcs1::UintRef::new(&modulus).unwrap(),
+            public_exponent: pkcs1::UintRef::new(&[1, 0, 1]).unwrap(),
+        };
+        let der = key.to_der().unwrap();
+        let public = PublicKey::from_pkcs1_der(&der).unwrap();
+        assert_eq!(public.rsa_bits(), Some(bits));
+        public
+    }
+
+    #[test]
+    fn the_strength_rule_spans_exactly_what_can_sign_and_verify() {
+        for bits in [MIN_RSA_BITS, 3072, 4096, MAX_RSA_BITS - 1, MAX_RSA_BITS] {
+            assert_eq!(strength_problem(&rsa_key_of_bits(bits)), None, "{bits}");
+        }
+        let too_small = strength_problem(&rsa_key_of_bits(MIN_RSA_BITS - 1)).unwrap();
+        assert!(too_small.contains("at least 2048"), "{too_small}");
+        for bits in [MAX_RSA_BITS + 1, 16384] {
+            let why = strength_problem(&rsa_key_of_bits(bits)).unwrap();
+            assert!(why.contains("at most 8192"), "{why}");
+        }
+    }
+
+    #[test]
+    fn the_detector_finds_private_keys_in_any_form_and_nothing_else() {
+        use base64::Engine as _;
+        let body: String = DOC_PRIV
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let pkcs1 = decode_pem(DOC_PRIV).unwrap();
+        let pkcs8_pem = crate::keygen::generate_rsa_2048()
+            .unwrap()
+            .private_pkcs8_pem;
+        let pkcs8 = decode_pem(&pkcs8_pem).unwrap();
+        let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der);
+        // SEC1 EC and encrypted PKCS#8 prefixes (only the first bytes matter).
+        let sec1 = [
+            0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+            14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+        ];
+        let mut encrypted = vec![0x30, 0x82, 0x05, 0x00, 0x30, 0x4d];
+        encrypted.extend_from_slice(&[
+            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0d,
+        ]);
+        encrypted.extend_from_slice(&[0x30; 16]);
+        let escaped = DOC_PRIV.replace('\n', "\\n");
+        let found = [
+            format!("description: \"{escaped}\""),
+            format!("x {DOC_PRIV}"),
+            DOC_PRIV.replace("RSA PRIVATE KEY", "PGP PRIVATE KEY BLOCK"),
+            "'---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----'".to_owned(),
+            body.clone(),
+            format!("note: {}", b64(&pkcs1.der)),
+            b64(&pkcs8.der),
+            format!("[{}]", b64(&sec1)),
+            b64(&encrypted),
+            // The first 40 characters of `openssl pkcs8 -topk8 -v2 aes-256-cbc` output.
+            "MIIFLTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0B".to_owned(),
+            format!("x\\n{}", &b64(&pkcs8.der)[..40]),
+            "b3BlbnNzaC1rZXktdjEAAAAABG5vbmU".to_owned(),
+            "putty-user-key-file-3: ssh-rsa".to_owned(),
+        ];
+        for text in &found {
+            assert!(find_private_key(text).is_some(), "missed {text:.60}");
+        }
+        let public_der = PublicKey::from_pem(DOC_PUB).unwrap().spki_der().to_vec();
+        let pkcs1_public = {
+            let spki = SubjectPublicKeyInfoRef::from_der(&public_der).unwrap();
+            spki.subject_public_key.as_bytes().unwrap().to_vec()
+        };
+        let clean = [
+            DOC_PUB.to_owned(),
+            DOC_PUB.replace('\n', "\\n"),
+            b64(&public_der),
+            b64(&pkcs1_public),
+            "the words BEGIN and PRIVATE KEY in prose".to_owned(),
+            "-- begin private key --".to_owned(),
+            "ocid1.user.oc1..aaaaaaaaMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".to_owned(),
+            "MMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMM".to_owned(),
+            "73:61:a2:21:67:e0:df:be:7e:4b:93:1e:15:98:a5:b7".to_owned(),
+            String::new(),
+        ];
+        for text in &clean {
+            assert_eq!(find_private_key(text), None, "false positive {text:.60}");
+        }
+    }
+
+    #[test]
+    fn the_json_walk_names_the_path_never_the_text() {
+        let value = serde_json::json!({
+            "users": [{"name": "a"}, {"name": "b", "description": DOC_PRIV}],
+        });
+        assert_eq!(
+            find_private_key_in_json(&value).as_deref(),
+            Some("users[1].description")
+        );
+        let in_key = serde_json::json!({ "tags": { DOC_PRIV: "x" } });
+        let path = find_private_key_in_json(&in_key).unwrap();
+        assert!(path.starts_with("tags."), "{path}");
+        assert!(!path.contains("MII"), "{path}");
+        assert_eq!(
+            find_private_key_in_json(&serde_json::json!(DOC_PRIV)).as_deref(),
+            Some("$")
+        );
+        assert_eq!(
+            find_private_key_in_json(&serde_json::json!({"k": DOC_PUB})),
+            None
+        );
     }
 
     #[test]

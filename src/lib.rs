@@ -1,8 +1,8 @@
 //! ociam keeps OCI IAM users, groups, memberships, API keys and console-password resets as
 //! code. The library holds everything; `main.rs` only calls [`cli::run`].
 //!
-//! Pure core (no files, network, environment, clock or randomness): [`model`], [`keys`],
-//! [`manifest`], [`snapshot`], [`plan`], [`render`], [`drift`], [`oci::config`],
+//! Pure core (no files, network, environment, clock or randomness): [`model`], [`limits`],
+//! [`keys`], [`manifest`], [`snapshot`], [`plan`], [`render`], [`drift`], [`oci::config`],
 //! [`oci::sign`], [`oci::wire`]. Shell: [`cli`], [`backend`], [`oci::client`], [`apply`],
 //! [`journal`], [`deliver`] (except its pure [`deliver::check_recipient`], which the manifest
 //! loader calls), [`emulator`], [`keygen`].
@@ -16,6 +16,7 @@ pub mod emulator;
 pub mod journal;
 pub mod keygen;
 pub mod keys;
+pub mod limits;
 pub mod manifest;
 pub mod model;
 pub mod oci;

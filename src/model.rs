@@ -174,22 +174,17 @@ impl Fingerprint {
 }
 
 /// Whether `name` is a valid OCI user name: ASCII letters, digits, `-`, `.`, `_`, `+`, `@`;
-/// no spaces; 1 to 100 characters.
+/// no spaces; 1 to 100 characters ([`crate::limits::USER_NAME`]).
 #[must_use]
 pub fn valid_user_name(name: &str) -> bool {
-    (1..=100).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._+@".contains(&b))
+    crate::limits::USER_NAME.accepts(name)
 }
 
-/// Whether `name` is a valid OCI group name: 1 to 100 characters from `[A-Za-z0-9._-]`.
+/// Whether `name` is a valid OCI group name: 1 to 100 characters from `[A-Za-z0-9._-]`
+/// ([`crate::limits::GROUP_NAME`]).
 #[must_use]
 pub fn valid_group_name(name: &str) -> bool {
-    (1..=100).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+    crate::limits::GROUP_NAME.accepts(name)
 }
 
 /// A user's membership of a group. Ordered by user first, so all of one user's memberships

@@ -13,6 +13,7 @@
 //! are one name ignoring case (see `model`), a user holding more than three API keys, or a key
 //! whose `timeCreated` is not an RFC 3339 time (the key-age rule would silently skip it). Such
 //! errors name both objects by their JSON path (`users[3]`), name and OCID.
+//! A snapshot with private-key material in any string is refused before anything reads it.
 
 use std::collections::BTreeMap;
 
@@ -77,6 +78,17 @@ pub enum SnapshotError {
         /// The version found.
         version: u32,
     },
+    /// A string in the snapshot holds private-key material (a snapshot holds public keys only).
+    #[error(
+        "{file}: {path} holds a private key (its contents are not shown); a snapshot holds \
+         public keys only: treat that key as leaked, rotate it, and re-export the snapshot"
+    )]
+    PrivateKey {
+        /// File name.
+        file: String,
+        /// JSON path of the string, e.g. `api_keys.<ocid>[0].keyValue`.
+        path: String,
+    },
     /// The snapshot contradicts itself.
     #[error("{file}: {message}")]
     Inconsistent {
@@ -90,14 +102,25 @@ pub enum SnapshotError {
 /// Parses snapshot JSON.
 ///
 /// # Errors
-/// Malformed JSON, a wrong shape, or an unsupported version.
+/// Malformed JSON, a wrong shape, an unsupported version, or private-key material in any
+/// string.
 pub fn parse(text: &str, file: &str) -> Result<Snapshot, SnapshotError> {
-    let snapshot: Snapshot = serde_json::from_str(text).map_err(|e| SnapshotError::Json {
+    let json_error = |e: serde_json::Error| SnapshotError::Json {
         file: file.to_owned(),
         line: e.line(),
         column: e.column(),
         message: e.to_string(),
-    })?;
+    };
+    // Every string, known field or not, before the typed parse (whose errors may quote text).
+    let value: serde_json::Value = serde_json::from_str(text).map_err(json_error)?;
+    if let Some(path) = crate::keys::find_private_key_in_json(&value) {
+        return Err(SnapshotError::PrivateKey {
+            file: file.to_owned(),
+            path,
+        });
+    }
+    drop(value);
+    let snapshot: Snapshot = serde_json::from_str(text).map_err(json_error)?;
     if snapshot.format_version != FORMAT_VERSION {
         return Err(SnapshotError::Version {
             file: file.to_owned(),
@@ -180,6 +203,22 @@ fn same_name(kind: &str, first: &str, again: &str) -> String {
 }
 
 impl Snapshot {
+    /// Refuses a snapshot (read from a tenancy rather than a file) that holds private-key
+    /// material in any string, as [`parse`] does for files.
+    ///
+    /// # Errors
+    /// [`SnapshotError::PrivateKey`] naming the JSON path, never the text.
+    pub fn check_no_private_key(&self, file: &str) -> Result<(), SnapshotError> {
+        let value = serde_json::to_value(self).unwrap_or_default();
+        match crate::keys::find_private_key_in_json(&value) {
+            None => Ok(()),
+            Some(path) => Err(SnapshotError::PrivateKey {
+                file: file.to_owned(),
+                path,
+            }),
+        }
+    }
+
     /// The live state this snapshot describes.
     ///
     /// # Errors
@@ -371,6 +410,32 @@ mod tests {
             "policies": []
         })
         .to_string()
+    }
+
+    #[test]
+    fn private_key_material_is_refused_by_path_from_a_file_or_a_tenancy() {
+        let private = crate::keygen::generate_rsa_2048()
+            .unwrap()
+            .private_pkcs8_pem;
+        let body_line = private.lines().nth(1).unwrap().to_owned();
+        let mut v: serde_json::Value = serde_json::from_str(&sample()).unwrap();
+        v["api_keys"]["ocid1.user.oc1..a"][0]["keyValue"] = private.as_str().into();
+        let err = parse(&v.to_string(), "s.json").unwrap_err().to_string();
+        assert!(
+            err.contains("s.json: api_keys.ocid1.user.oc1..a[0].keyValue holds a private key"),
+            "{err}"
+        );
+        assert!(!err.contains(&body_line), "{err}");
+        // The same check for a snapshot fetched from a tenancy.
+        let mut snap = parse(&sample(), "s.json").unwrap();
+        assert!(snap.check_no_private_key("tenancy").is_ok());
+        snap.users[0].description = private.to_string();
+        let err = snap
+            .check_no_private_key("tenancy")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("users[0].description"), "{err}");
+        assert!(!err.contains(&body_line), "{err}");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! Path segments are percent-decoded (a fingerprint arrives raw `aa:bb` or encoded `aa%3Abb`);
 //! query strings are form-decoded (`+` is a space). Decoding is lenient where OCI is (unknown
 //! body fields are ignored) and strict where it matters (`name` may not be sent to an update;
-//! wrong JSON types are 400).
+//! wrong JSON types are 400). A body holding private-key material in any string, and tags
+//! outside OCI's sizes ([`crate::limits`]), are 400 `InvalidParameter`.
 //!
 //! Must not: hold business rules or log request bodies.
 
@@ -23,6 +24,8 @@ use super::store::{
     Reply, RetryKey, Sort, StoreError,
 };
 use super::{API_PREFIX, DEFAULT_LIMIT, MAX_BODY_BYTES};
+use crate::keys;
+use crate::limits;
 use crate::model::Ocid;
 
 /// An OCI error response: status and `{"code": …, "message": …}`.
@@ -288,9 +291,24 @@ impl Params {
 // ---------------------------------------------------------------------------------------------
 // Body decoding
 
+/// The JSON object body of a write. Refuses (400 `InvalidParameter`, naming the field but
+/// never its content) a body holding private-key material in any string, so nothing the
+/// emulator is asked to store can be a private key ([`keys::find_private_key_in_json`]).
 pub(super) fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(value @ Value::Object(_)) => {
+            if let Some(path) = keys::find_private_key_in_json(&value) {
+                return Err(StoreError::InvalidParameter(format!(
+                    "The request body field {path} holds a private key (its contents are not \
+                     shown); send public keys only and keep private keys secret"
+                ))
+                .into());
+            }
+            match value {
+                Value::Object(map) => Ok(map),
+                _ => Err(ApiError::internal()),
+            }
+        }
         _ => Err(StoreError::CannotParseRequest(
             "The request body must be a JSON object".to_owned(),
         )
@@ -328,11 +346,28 @@ pub(super) fn freeform(
     body: &Map<String, Value>,
     field: &str,
 ) -> Result<Option<FreeformTags>, ApiError> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => serde_json::from_value(v.clone())
-            .map(Some)
-            .map_err(|_| bad_type(field, "an object of string values")),
+    let tags: Option<FreeformTags> = match body.get(field) {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            serde_json::from_value(v.clone())
+                .map_err(|_| bad_type(field, "an object of string values"))?,
+        ),
+    };
+    for (key, value) in tags.iter().flatten() {
+        check_tag(field, key, Some(value))?;
+    }
+    Ok(tags)
+}
+
+/// Checks one tag key (or namespace) and its value against [`limits::TAG_KEY`] and
+/// [`limits::TAG_VALUE`]; the message names the field, never the text.
+fn check_tag(field: &str, key: &str, value: Option<&str>) -> Result<(), ApiError> {
+    let problem = limits::TAG_KEY
+        .problem(key)
+        .or_else(|| value.and_then(|v| limits::TAG_VALUE.problem(v)));
+    match problem {
+        None => Ok(()),
+        Some(why) => Err(StoreError::InvalidParameter(format!("{field}: {why}")).into()),
     }
 }
 
@@ -340,12 +375,20 @@ pub(super) fn defined(
     body: &Map<String, Value>,
     field: &str,
 ) -> Result<Option<DefinedTags>, ApiError> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => serde_json::from_value(v.clone())
-            .map(Some)
-            .map_err(|_| bad_type(field, "an object of namespace objects")),
+    let tags: Option<DefinedTags> = match body.get(field) {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            serde_json::from_value(v.clone())
+                .map_err(|_| bad_type(field, "an object of namespace objects"))?,
+        ),
+    };
+    for (namespace, keys) in tags.iter().flatten() {
+        check_tag(field, namespace, None)?;
+        for (key, value) in keys {
+            check_tag(field, key, value.as_str())?;
+        }
     }
+    Ok(tags)
 }
 
 pub(super) fn refuse_name(body: &Map<String, Value>, what: &str) -> Result<(), ApiError> {

@@ -15,7 +15,8 @@
 //! name, a taken e-mail, a duplicate membership and the same key uploaded twice to one user are
 //! 409 `NotAuthorizedOrResourceAlreadyExists` (the code SDK eventual-consistency retries name
 //! for Identity creates); deleting a user still in a group or a group with members is 409
-//! `Conflict`; a non-RSA, short, private or malformed key is 400 `InvalidParameter`; `if-match`
+//! `Conflict`; a non-RSA, short, over-long, private or malformed key, and a name, description or
+//! email outside `crate::limits`, is 400 `InvalidParameter`; `if-match`
 //! mismatch is 409 `NoEtagMatch` (as recorded from Identity in 2018). Retry tokens are keyed on
 //! (token, operation, actor, path, body); only 2xx replies are recorded, so a failed request
 //! can be retried with the same token.
@@ -59,8 +60,8 @@ pub use users::{CAPABILITIES, CapabilitiesPatch, NewUser, UserFilter, UserPatch}
 
 /// How long an `opc-retry-token` is remembered (OCI: 24 hours).
 pub const RETRY_TOKEN_TTL_MS: i64 = 24 * 60 * 60 * 1000;
-/// Longest description OCI accepts, in characters.
-pub const MAX_DESCRIPTION_CHARS: usize = 400;
+/// Longest description OCI accepts, in characters ([`crate::limits::DESCRIPTION`]).
+pub const MAX_DESCRIPTION_CHARS: usize = crate::limits::DESCRIPTION.max_chars;
 /// The home region the emulated tenancy is subscribed to.
 pub const HOME_REGION: &str = "us-ashburn-1";
 /// The home region's short key.
@@ -572,14 +573,24 @@ fn check_etag(if_match: Option<&str>, current: &str, id: &str) -> Result<(), Sto
     }
 }
 
-/// Checks a description's length (0 to 400 characters).
+/// Checks a description's length (0 to 400 characters, [`crate::limits::DESCRIPTION`]).
 fn check_description(description: &str) -> Result<(), StoreError> {
-    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+    if !crate::limits::DESCRIPTION.accepts(description) {
         return Err(StoreError::InvalidParameter(format!(
             "description size must be between 0 and {MAX_DESCRIPTION_CHARS}"
         )));
     }
     Ok(())
+}
+
+/// Checks an email's shape and length ([`crate::limits::EMAIL`]); never echoes it.
+fn check_email(email: &str) -> Result<(), StoreError> {
+    match crate::limits::EMAIL.problem(email) {
+        None => Ok(()),
+        Some(why) => Err(StoreError::InvalidParameter(format!(
+            "Invalid email: {why}"
+        ))),
+    }
 }
 
 /// Formats Unix milliseconds as RFC 3339 UTC with milliseconds.

@@ -8,10 +8,13 @@
 //! would be `capability-disabled`; federated users with keys carry
 //! `federated_api_keys: acknowledged`; a user whose reset tag is set gets that
 //! `console_password.reset`, so no reset is planned. Free text is written as JSON strings,
-//! which YAML reads verbatim. Pure: returns text, writes nothing.
+//! which YAML reads verbatim. A key file holds only a PEM that parsed as a public key, and any
+//! private-key material anywhere in the live state refuses the whole export. Pure: returns
+//! text, writes nothing.
 
 use std::fmt::Write as _;
 
+use crate::keys;
 use crate::model::{Fingerprint, State, UserName};
 
 /// A written manifest and the key files it names.
@@ -61,9 +64,60 @@ fn key_file_name(user: &UserName, fingerprint: &Fingerprint) -> String {
     format!("keys/{safe}-{short}.pem")
 }
 
-/// The manifest for `live`. `header` lines are written as comments at the top.
-#[must_use]
-pub fn export(live: &State, header: &[String]) -> Exported {
+/// Why a live tenancy cannot be exported. Never carries the offending text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExportError {
+    /// A key or a free-text field holds private-key material.
+    #[error(
+        "{0} holds a private key (its contents are not shown); nothing was written. Treat that \
+         key as leaked: rotate it and remove it from the source of the live state"
+    )]
+    PrivateKey(String),
+}
+
+/// Refuses any string of `live` that holds private-key material, before anything is written.
+fn check_no_private_key(live: &State) -> Result<(), ExportError> {
+    let secret = |s: &str| keys::find_private_key(s).is_some();
+    for (name, group) in &live.groups {
+        if secret(name.as_str()) || secret(&group.description) {
+            return Err(ExportError::PrivateKey("a group".to_owned()));
+        }
+    }
+    for (name, user) in &live.users {
+        if secret(name.as_str()) {
+            return Err(ExportError::PrivateKey("a user name".to_owned()));
+        }
+        if secret(&user.description) {
+            return Err(ExportError::PrivateKey(format!(
+                "the description of user `{name}`"
+            )));
+        }
+        if user.email.as_deref().is_some_and(secret) {
+            return Err(ExportError::PrivateKey(format!(
+                "the email of user `{name}`"
+            )));
+        }
+    }
+    for (name, user_keys) in &live.api_keys {
+        for (fingerprint, key) in user_keys {
+            if key.pem.as_deref().is_some_and(secret) {
+                return Err(ExportError::PrivateKey(format!(
+                    "key {fingerprint} of user `{name}`"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The manifest for `live`. `header` lines are written as comments at the top. Each key file
+/// holds the canonical PEM of a key that parsed as a public key; a key whose PEM does not parse
+/// is listed by fingerprint instead.
+///
+/// # Errors
+/// [`ExportError::PrivateKey`] when any key or text of `live` holds private-key material.
+pub fn export(live: &State, header: &[String]) -> Result<Exported, ExportError> {
+    check_no_private_key(live)?;
     let mut out = String::new();
     let mut key_files = Vec::new();
     for line in header {
@@ -118,13 +172,15 @@ pub fn export(live: &State, header: &[String]) -> Exported {
             Some(keys) => {
                 out.push_str("    api_keys:\n");
                 for (fingerprint, key) in keys {
-                    match &key.pem {
-                        Some(pem) => {
+                    let public = key
+                        .pem
+                        .as_deref()
+                        .and_then(|pem| keys::PublicKey::from_pem(pem).ok());
+                    match public {
+                        Some(public) => {
                             let path = key_file_name(user_name, fingerprint);
                             let _ = writeln!(out, "      - file: {path}   # {fingerprint}");
-                            let mut pem = pem.trim_end().to_owned();
-                            pem.push('\n');
-                            key_files.push((path, pem));
+                            key_files.push((path, public.to_spki_pem()));
                         }
                         None => {
                             let _ = writeln!(out, "      - fingerprint: {fingerprint}");
@@ -134,10 +190,10 @@ pub fn export(live: &State, header: &[String]) -> Exported {
             }
         }
     }
-    Exported {
+    Ok(Exported {
         manifest: out,
         key_files,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -237,7 +293,7 @@ mod tests {
     #[test]
     fn an_exported_manifest_plans_no_change_against_its_tenancy() {
         let live = tenancy();
-        let exported = export(&live, &["imported for a test".into()]);
+        let exported = export(&live, &["imported for a test".into()]).unwrap();
         let files = Files(exported.key_files.iter().cloned().collect());
         let loaded = load(&exported.manifest, "imported.yaml", &files)
             .unwrap_or_else(|e| panic!("{e:?}\n{}", exported.manifest));
@@ -303,7 +359,7 @@ mod tests {
             },
             None,
         );
-        let exported = export(&live, &[]);
+        let exported = export(&live, &[]).unwrap();
         assert!(
             exported.manifest.contains("  - name: Erin.Q\n"),
             "{}",

@@ -3,8 +3,10 @@
 //! hint for every problem.
 //!
 //! Pure: the manifest text and the key files come in through arguments ([`KeyFiles`] is
-//! implemented by the shell, which owns the filesystem). Private-key material is refused
-//! before YAML parsing, so no error message or snippet can ever echo it.
+//! implemented by the shell, which owns the filesystem). Private-key material — in the raw
+//! text, then in every decoded YAML scalar — is refused before the typed parse, so no error
+//! message or snippet can ever echo it. Names, descriptions and emails are checked against
+//! the OCI field limits the emulator also enforces ([`crate::limits`]).
 
 pub mod export;
 pub mod raw;
@@ -15,6 +17,7 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 use crate::keys;
+use crate::limits::{self, FieldLimit};
 use crate::model::{
     Desired, DesiredCapabilities, DesiredGroup, DesiredKey, DesiredUser, Fingerprint, GroupName,
     Limits, Location, Ocid, PasswordReset, Prune, UserName, valid_group_name, valid_user_name,
@@ -73,6 +76,15 @@ pub fn load(source: &str, file: &str, key_files: &dyn KeyFiles) -> Result<Loaded
         return Err(ManifestErrors(vec![private_key_error(location_of_offset(
             source, file, offset,
         ))]));
+    }
+    // The same check on every decoded scalar: escapes (`\n`, `\x2D`, `\u0042`) and folded
+    // quoted scalars can hide armor from the raw text.
+    if let Some(at) = raw::private_key_scalar(source) {
+        return Err(ManifestErrors(vec![private_key_error(Location {
+            file: file.to_owned(),
+            line: at.line(),
+            column: at.column(),
+        })]));
     }
     let raw = raw::parse(source, file).map_err(|e| ManifestErrors(vec![e]))?;
     let mut digest = Sha256::new();
@@ -159,6 +171,32 @@ impl Normalizer<'_> {
         });
     }
 
+    /// Reports `value` of a field outside its OCI limit ([`limits`], the table the emulator
+    /// also enforces). Short values are quoted; long ones are described by their length only.
+    fn limit_error(&mut self, at: serde_saphyr::Location, limit: &FieldLimit, value: &str) {
+        let why = limit.problem(value).unwrap_or_default();
+        let message = if value.chars().count() <= 120 && limit.charset != limits::Charset::Any {
+            format!("`{value}` is not a valid {}: {why}", limit.field)
+        } else {
+            why
+        };
+        let help = format!(
+            "OCI refuses it at apply time: the {} {}",
+            limit.field,
+            limit.allowed()
+        );
+        self.error(at, message, &help);
+    }
+
+    /// A description, checked against [`limits::DESCRIPTION`].
+    fn description(&mut self, d: Option<serde_saphyr::Spanned<String>>) -> Option<String> {
+        let d = d?;
+        if !limits::DESCRIPTION.accepts(&d.value) {
+            self.limit_error(d.referenced, &limits::DESCRIPTION, &d.value);
+        }
+        Some(d.value)
+    }
+
     fn desired(&mut self, raw: raw::Manifest) -> Desired {
         if raw.version.value != 1 {
             self.error(
@@ -200,16 +238,12 @@ impl Normalizer<'_> {
         for g in raw.groups {
             let name = g.name.value.clone();
             if !valid_group_name(&name) {
-                self.error(
-                    g.name.referenced,
-                    format!("`{name}` is not a valid group name"),
-                    "group names are 1-100 characters of letters, digits, `.`, `_` and `-`",
-                );
+                self.limit_error(g.name.referenced, &limits::GROUP_NAME, &name);
             }
             let location = self.loc(g.name.referenced);
             let entry = DesiredGroup {
                 present: g.state != Some(raw::ObjectState::Absent),
-                description: g.description,
+                description: self.description(g.description),
                 location,
             };
             let key = GroupName::new(&name);
@@ -228,11 +262,7 @@ impl Normalizer<'_> {
         for u in raw.users {
             let name = u.name.value.clone();
             if !valid_user_name(&name) {
-                self.error(
-                    u.name.referenced,
-                    format!("`{name}` is not a valid user name"),
-                    "user names are 1-100 characters of letters, digits, `-`, `.`, `_`, `+` and `@`, no spaces",
-                );
+                self.limit_error(u.name.referenced, &limits::USER_NAME, &name);
             }
             let user = self.user(&groups, u);
             let key = UserName::new(&name);
@@ -264,14 +294,10 @@ impl Normalizer<'_> {
         let location = self.loc(u.name.referenced);
         let mut out = DesiredUser::leave_as_is(location);
         out.present = u.state != Some(raw::ObjectState::Absent);
-        out.description = u.description;
+        out.description = self.description(u.description);
         if let Some(email) = u.email {
-            if !email.value.contains('@') || email.value.contains(char::is_whitespace) {
-                self.error(
-                    email.referenced,
-                    format!("`{}` is not an email address", email.value),
-                    "write a single address like alice@example.com",
-                );
+            if !limits::EMAIL.accepts(&email.value) {
+                self.limit_error(email.referenced, &limits::EMAIL, &email.value);
             }
             out.email = Some(email.value);
         }

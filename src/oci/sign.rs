@@ -30,8 +30,8 @@ use sha2::{Digest as _, Sha256};
 use crate::keys::{self, PemError};
 use crate::model::{Fingerprint, Ocid};
 
-/// Largest RSA modulus aws-lc-rs signs with, in bits.
-const MAX_SIGNING_BITS: usize = 8192;
+/// Largest RSA modulus aws-lc-rs signs with, in bits (shared with `keys::strength_problem`).
+const MAX_SIGNING_BITS: usize = keys::MAX_RSA_BITS;
 /// Allowed clock skew between a request's date and the verifier's clock, in seconds.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
 /// The only signature algorithm OCI uses.

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::util::{root, run_in};
+use crate::util::{public_key_of_bits, root, run_in};
 
 const TENANCY: &str = "ocid1.tenancy.oc1..aaaaaaaaexampletenancy";
 
@@ -74,7 +74,19 @@ fn manifest_errors_name_line_and_column() {
             "m.yaml:5:5",
             "duplicate mapping key",
         ),
-        ("tab", "users:\n\t- name: a\n", "m.yaml:4:2", "tab"),
+        ("tab", "users:\n\t- name: a\n", "m.yaml:4:1", "tab"),
+        (
+            "tab after a value (the parser stops on the line before)",
+            "users:\n  - name: a\n\t  email: a@b\n",
+            "m.yaml:5:1",
+            "tab",
+        ),
+        (
+            "tab inside an indentation",
+            "users:\n  - name: a\n    groups:\n   \t- x\n",
+            "m.yaml:6:4",
+            "tab",
+        ),
         (
             "wrong type",
             "limits:\n  max_deletions: many\n",
@@ -486,4 +498,120 @@ fn a_snapshot_with_one_name_in_two_spellings_is_refused_everywhere_it_is_read() 
         out.transcript()
     );
     assert!(!out.stderr.contains("panicked"), "{}", out.transcript());
+}
+
+/// Every limit of the one table the emulator also enforces (`ociam::limits::ALL`) that a
+/// manifest can express: `validate` accepts the value at the limit and refuses one character
+/// past it, naming the field's line and column, with a hint.
+#[test]
+fn validate_refuses_every_oci_field_limit_just_past_it() {
+    use ociam::limits::{ALL, Charset};
+    let mut checked = 0;
+    for limit in ALL {
+        let value = |chars: usize| match limit.charset {
+            Charset::Email => format!("{}@example.com", "a".repeat(chars - 12)),
+            _ => "a".repeat(chars),
+        };
+        // (manifest body, where the value sits) for a value.
+        let body = |v: &str| match limit.field {
+            "user name" => (format!("users:\n  - name: {v}\n"), "m.yaml:4:11"),
+            "group name" => (format!("groups:\n  - name: {v}\n"), "m.yaml:4:11"),
+            "description" => (
+                format!("users:\n  - name: dev\n    description: {v}\n"),
+                "m.yaml:5:18",
+            ),
+            "email" => (
+                format!("users:\n  - name: dev\n    email: {v}\n"),
+                "m.yaml:5:12",
+            ),
+            other => panic!("the test does not know the field `{other}`; add it"),
+        };
+        if limit.manifest_key.is_none() {
+            // Tags are ociam's own (ownership and reset tags); `limits` tests that they fit.
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (ok, _) = body(&value(limit.max_chars));
+        write(dir.path(), "m.yaml", &manifest(&ok));
+        let out = run_in(dir.path(), &["validate", "m.yaml"]);
+        assert_eq!(
+            out.code,
+            0,
+            "{} at the limit\n{}",
+            limit.field,
+            out.transcript()
+        );
+        let (bad, at) = body(&value(limit.max_chars + 1));
+        write(dir.path(), "m.yaml", &manifest(&bad));
+        let out = run_in(dir.path(), &["validate", "m.yaml"]);
+        assert_eq!(
+            out.code,
+            1,
+            "{} past the limit\n{}",
+            limit.field,
+            out.transcript()
+        );
+        assert!(
+            out.stderr.contains(at),
+            "{}: expected {at}\n{}",
+            limit.field,
+            out.transcript()
+        );
+        assert!(
+            out.stderr.contains(&limit.max_chars.to_string()),
+            "{}: the limit is named\n{}",
+            limit.field,
+            out.transcript()
+        );
+        assert!(
+            out.stderr.contains("help:"),
+            "{}\n{}",
+            limit.field,
+            out.transcript()
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 4, "user name, group name, description, email");
+    // Characters and shape, too.
+    for (body, at) in [
+        ("users:\n  - name: \"al ice\"\n", "m.yaml:4:11"),
+        ("groups:\n  - name: ops+x\n", "m.yaml:4:11"),
+        ("users:\n  - name: dev\n    email: a@b@c\n", "m.yaml:5:12"),
+        (
+            "groups:\n  - name: ops\n    description: \"x\"\n  - name: \"\"\n",
+            "m.yaml:6:11",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "m.yaml", &manifest(body));
+        let out = run_in(dir.path(), &["validate", "m.yaml"]);
+        assert_eq!(out.code, 1, "{body}\n{}", out.transcript());
+        assert!(
+            out.stderr.contains(at),
+            "{body}: expected {at}\n{}",
+            out.transcript()
+        );
+    }
+}
+
+/// `validate` accepts exactly the RSA sizes that can sign and be verified (2048 to 8192 bits,
+/// `keys::MAX_RSA_BITS`, the bound the emulator's upload check uses too).
+#[test]
+fn validate_accepts_only_key_sizes_that_can_sign() {
+    for (bits, code) in [(8192, 0), (8193, 3), (2047, 3)] {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("keys")).unwrap();
+        write(dir.path(), "keys/k.pem", &public_key_of_bits(bits));
+        write(
+            dir.path(),
+            "m.yaml",
+            &manifest("users:\n  - name: a\n    api_keys:\n      - file: keys/k.pem\n"),
+        );
+        let out = run_in(dir.path(), &["validate", "m.yaml"]);
+        assert_eq!(out.code, code, "{bits} bits\n{}", out.transcript());
+        if code != 0 {
+            assert!(out.stderr.contains("weak-key"), "{}", out.transcript());
+            assert!(out.stderr.contains("m.yaml:6:15"), "{}", out.transcript());
+        }
+    }
 }

@@ -475,6 +475,14 @@ async fn a_fourth_key_is_409_and_weak_or_private_keys_are_400() {
     api.post(&emu.admin, &keys, &json!({}))
         .await
         .expect_error(400, "MissingParameter");
+    // Larger than anything can sign or verify with (`keys::MAX_RSA_BITS`): refused too.
+    api.post(
+        &emu.admin,
+        &keys,
+        &json!({"key": crate::util::public_key_of_bits(8193)}),
+    )
+    .await
+    .expect_error(400, "InvalidParameter");
     // Bob has one key: two more fit, the fourth does not.
     for _ in 0..2 {
         let k = keygen::generate_rsa_2048().unwrap();
@@ -1073,4 +1081,125 @@ async fn an_acknowledged_create_survives_kill_9_and_the_data_dir_is_locked() {
     assert_eq!(got.json["name"], "durable");
     assert_eq!(got.header("etag"), created.header("etag"));
     again.child.kill().await.unwrap();
+}
+
+/// A value of `limit`'s field exactly `chars` characters long (an address for email).
+fn value_of_length(limit: &ociam::limits::FieldLimit, chars: usize) -> String {
+    match limit.charset {
+        ociam::limits::Charset::Email => format!("{}@example.com", "a".repeat(chars - 12)),
+        _ => "a".repeat(chars),
+    }
+}
+
+/// Every entry of the one limits table (the one `ociam validate` also reads): the emulator
+/// takes a value at the limit and answers 400 `InvalidParameter` one character past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_field_limit_of_the_table_is_enforced_at_its_edge() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Running::start(&dir.path().join("data"), None, |_| {}).await;
+    let api = &emu.api;
+    let t = emu.tenancy.clone();
+    let users = users_path(&t);
+    let groups = format!("/groups?compartmentId={t}");
+    let mut n = 0;
+    let mut unique = || {
+        n += 1;
+        format!("u{n}")
+    };
+    for limit in ociam::limits::ALL {
+        for (chars, status) in [(limit.max_chars, 200), (limit.max_chars + 1, 400)] {
+            let value = value_of_length(limit, chars);
+            let (path, body) = match limit.field {
+                "user name" => (
+                    &users,
+                    json!({"compartmentId": t, "name": value, "description": ""}),
+                ),
+                "group name" => (
+                    &groups,
+                    json!({"compartmentId": t, "name": value, "description": ""}),
+                ),
+                "description" => (
+                    &users,
+                    json!({"compartmentId": t, "name": unique(), "description": value}),
+                ),
+                "email" => (
+                    &users,
+                    json!({"compartmentId": t, "name": unique(), "description": "", "email": value}),
+                ),
+                "tag key" => (
+                    &users,
+                    json!({"compartmentId": t, "name": unique(), "description": "",
+                                             "freeformTags": {value.as_str(): "v"}}),
+                ),
+                "tag value" => (
+                    &users,
+                    json!({"compartmentId": t, "name": unique(), "description": "",
+                                               "freeformTags": {"k": value}}),
+                ),
+                other => panic!("the test does not know the field `{other}`; add it"),
+            };
+            let reply = api.post(&emu.admin, path, &body).await;
+            if status == 200 {
+                reply.expect(200);
+            } else {
+                let reply = reply.expect_error(400, "InvalidParameter");
+                assert!(
+                    !reply.json.to_string().contains(&value),
+                    "{}: the refusal echoes the value",
+                    limit.field
+                );
+            }
+        }
+    }
+    emu.stop().await;
+}
+
+/// Private-key material in any field of a write (not only `key`) is 400 and never echoed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_key_material_in_any_stored_field_is_400_and_never_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Running::start(&dir.path().join("data"), None, |_| {}).await;
+    let api = &emu.api;
+    let t = emu.tenancy.clone();
+    let private = keygen::generate_rsa_2048().unwrap();
+    let pem = private.private_pkcs8_pem.to_string();
+    let body_lines: Vec<&str> = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let users = users_path(&t);
+    let bodies = [
+        (
+            "description",
+            json!({"compartmentId": t, "name": "a", "description": pem}),
+        ),
+        (
+            "email",
+            json!({"compartmentId": t, "name": "b", "description": "", "email": pem}),
+        ),
+        (
+            "freeformTags.note",
+            json!({"compartmentId": t, "name": "c", "description": "",
+                                     "freeformTags": {"note": body_lines.join("")}}),
+        ),
+        (
+            "unknownField",
+            json!({"compartmentId": t, "name": "d", "description": "",
+                                "unknownField": pem.replace('\n', "\\n")}),
+        ),
+    ];
+    for (field, body) in bodies {
+        let reply = api
+            .post(&emu.admin, &users, &body)
+            .await
+            .expect_error(400, "InvalidParameter");
+        let shown = reply.json.to_string();
+        assert!(shown.contains(field), "{field}: {shown}");
+        for line in &body_lines {
+            assert!(!shown.contains(line), "{field}: echoed");
+        }
+    }
+    let listed = api.get(&emu.admin, &users).await.expect(200);
+    assert!(
+        !listed.json.to_string().contains(body_lines[1]),
+        "nothing was stored"
+    );
+    emu.stop().await;
 }

@@ -10,6 +10,7 @@ mod examples;
 mod live;
 mod oci_cli;
 mod plan_cases;
+mod private_keys;
 mod schema;
 mod secrets;
 mod util;

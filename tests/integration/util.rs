@@ -168,3 +168,20 @@ impl Drop for Emulator {
         let _ = self.child.wait();
     }
 }
+
+/// A PEM public key with a `bits`-bit modulus (not a real key pair: cheap at any size).
+pub fn public_key_of_bits(bits: usize) -> String {
+    use pkcs1::der::Encode as _;
+    let mut modulus = vec![0xa5_u8; bits.div_ceil(8)];
+    modulus[0] = 1_u8 << ((bits - 1) % 8);
+    *modulus.last_mut().unwrap() |= 1;
+    let der = pkcs1::RsaPublicKeyRef {
+        modulus: pkcs1::UintRef::new(&modulus).unwrap(),
+        public_exponent: pkcs1::UintRef::new(&[1, 0, 1]).unwrap(),
+    }
+    .to_der()
+    .unwrap();
+    ociam::keys::PublicKey::from_pkcs1_der(&der)
+        .unwrap()
+        .to_spki_pem()
+}

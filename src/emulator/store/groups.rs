@@ -12,7 +12,7 @@ use super::{
     DefinedTags, FreeformTags, HOME_REGION, HOME_REGION_KEY, Row, StoreError, Table, Tx,
     check_description, check_etag, encode,
 };
-use crate::model::{GroupName, valid_group_name};
+use crate::model::GroupName;
 use crate::oci::wire;
 use crate::plan::authority::{Operation, Target};
 
@@ -110,9 +110,9 @@ impl Tx<'_> {
         let name = new
             .name
             .ok_or_else(|| StoreError::MissingParameter("name is required".to_owned()))?;
-        if !valid_group_name(&name) {
+        if let Some(why) = crate::limits::GROUP_NAME.problem(&name) {
             return Err(StoreError::InvalidParameter(format!(
-                "Invalid group name {name:?}: use 1 to 100 ASCII letters, digits and the characters - . _ (no spaces)"
+                "Invalid group name: {why}"
             )));
         }
         let description = new

@@ -1,6 +1,7 @@
 //! API keys: list, upload, delete, and the lookup request authentication uses. Rules: the key
-//! must be an RSA public key of at least 2048 bits (a private key, another algorithm or a
-//! smaller key is 400 `InvalidParameter`), at most three keys per user (409
+//! must be an RSA public key of 2048 to 8192 bits (`keys::strength_problem`, the bound
+//! `validate` uses; a private key, another algorithm or another size is 400
+//! `InvalidParameter`), at most three keys per user (409
 //! `ApiKeyLimitExceeded`), the same key twice on one user is 409, and `keyValue` is echoed
 //! exactly as uploaded. Users manage their own keys; admins manage everyone's.
 //!

@@ -12,10 +12,10 @@ use super::actor::user_target;
 use super::objects::{UiPassword, UiPasswordInformation};
 use super::paging::{Keyed, Page, PageRequest, paginate};
 use super::{
-    DefinedTags, FreeformTags, Row, StoreError, Table, Tx, check_description, check_etag, encode,
-    hex,
+    DefinedTags, FreeformTags, Row, StoreError, Table, Tx, check_description, check_email,
+    check_etag, encode, hex,
 };
-use crate::model::{UserName, valid_user_name};
+use crate::model::UserName;
 use crate::oci::wire;
 use crate::plan::authority::{Operation, Target};
 
@@ -83,12 +83,11 @@ pub struct UserFilter {
 }
 
 fn check_user_name(name: &str) -> Result<(), StoreError> {
-    if valid_user_name(name) {
-        Ok(())
-    } else {
-        Err(StoreError::InvalidParameter(format!(
-            "Invalid user name {name:?}: use 1 to 100 ASCII letters, digits and the characters - . _ + @ (no spaces)"
-        )))
+    match crate::limits::USER_NAME.problem(name) {
+        None => Ok(()),
+        Some(why) => Err(StoreError::InvalidParameter(format!(
+            "Invalid user name: {why}"
+        ))),
     }
 }
 
@@ -174,6 +173,9 @@ impl Tx<'_> {
             return Err(StoreError::AlreadyExists(format!(
                 "A user named {name:?} already exists in this tenancy"
             )));
+        }
+        if let Some(email) = &new.email {
+            check_email(email)?;
         }
         if let Some(email) = &new.email
             && self.email_taken(email, "")?
@@ -317,6 +319,9 @@ impl Tx<'_> {
             user.description = description;
         }
         if let Some(email) = patch.email {
+            if let Some(e) = &email {
+                check_email(e)?;
+            }
             if let Some(e) = &email
                 && self.email_taken(e, id)?
             {
