@@ -70,6 +70,10 @@ pub struct Config {
     /// retry-token ages), in milliseconds: `OCIAM_NOW` moves them; 0 keeps the clock. The
     /// signature-skew check always uses the clock unshifted.
     pub time_offset_ms: i64,
+    /// Behave like a tenancy with identity domains (kept in the data directory once set):
+    /// ListDomains answers, CreateUser needs an email, and CreateOrResetUIPassword returns no
+    /// password (OCI emails a reset link).
+    pub identity_domains: bool,
 }
 
 impl Default for Config {
@@ -84,6 +88,7 @@ impl Default for Config {
             skew_check: true,
             allow_non_loopback: false,
             time_offset_ms: 0,
+            identity_domains: false,
         }
     }
 }
@@ -329,6 +334,9 @@ impl Emulator {
         };
         let store = Arc::new(Store::open(&data_dir.join(datadir::DB_FILE), stamps)?);
         datadir::initialize(&store, &data_dir, config.seed.as_deref())?;
+        if config.identity_domains {
+            store.enable_identity_domains()?;
+        }
         let listener =
             TcpListener::bind(config.listen)
                 .await
