@@ -4,7 +4,9 @@
 //! Users and groups it creates get the ownership tag; a password reset checks first that the
 //! password can be delivered ([`deliver::preflight`]), resets, delivers it
 //! ([`deliver::deliver`]: sealed with age or a 0600 file, synced) and only then updates the
-//! reset tag.
+//! reset tag. In a tenancy with identity domains (the step carries `reset_link_to`) OCI emails
+//! the user a reset link instead: nothing is delivered or written, and the report names the
+//! address.
 //!
 //! Shell: network and the secrets directory. It never prints, logs or returns a one-time
 //! password (only [`Target::reveal`], which the caller owns, sees it); the report names the

@@ -1,7 +1,7 @@
 //! A local emulator of the OCI Identity API (classic IAM, `/20160918`): users, capabilities,
 //! API keys, UI passwords, groups, memberships, policies (read only), the tenancy and its region
-//! subscription, with OCI's shapes, status codes, headers, error bodies, paging, etags and
-//! retry tokens (see `oci/API.md`). Oracle's `oci` CLI and ociam's own client work against it
+//! subscription (and ListDomains, with `--identity-domains`), with OCI's shapes, status codes,
+//! headers, error bodies, paging, etags and retry tokens (see `oci/API.md`). Oracle's `oci` CLI and ociam's own client work against it
 //! unchanged: point them at the printed URL with the written `oci-config`.
 //!
 //! Shell: this module owns the data directory (lock, first-start bootstrap files), the socket,
