@@ -4,7 +4,9 @@
 //! Users and groups it creates get the ownership tag; a password reset checks first that the
 //! password can be delivered ([`deliver::preflight`]), resets, delivers it
 //! ([`deliver::deliver`]: sealed with age or a 0600 file, synced) and only then updates the
-//! reset tag.
+//! reset tag. In a tenancy with identity domains (the step carries `reset_link_to`) OCI emails
+//! the user a reset link instead: nothing is delivered or written, and the report names the
+//! address.
 //!
 //! Shell: network and the secrets directory. It never prints, logs or returns a one-time
 //! password (only [`Target::reveal`], which the caller owns, sees it); the report names the
@@ -54,6 +56,9 @@ pub struct StepReport {
     pub status: StepStatus,
     /// Where a one-time password was written, and whether sealed, for password resets.
     pub delivered: Option<Delivered>,
+    /// For a password reset in a tenancy with identity domains: the address OCI emailed a
+    /// reset link to (no password exists, nothing is written).
+    pub emailed_to: Option<String>,
 }
 
 /// The outcome of an apply.
@@ -251,6 +256,7 @@ pub async fn execute(
             subject: change.subject(),
             status: StepStatus::NotStarted,
             delivered: None,
+            emailed_to: None,
         };
         let blocked =
             !failed.is_empty() && (!run.keep_going || failed.iter().any(|f| depends_on(change, f)));
@@ -482,6 +488,27 @@ async fn run_change(
                 .delete_api_key(&id, &fingerprint, None)
                 .await
                 .map_err(api)?;
+        }
+        Action::ResetConsolePassword if after.reset_link_to.is_some() => {
+            // Identity domains: OCI emails the user a reset link and returns no usable
+            // password, so nothing is delivered or written; should an answer carry one anyway,
+            // it is dropped (zeroized) unread.
+            let (name, id) = ids.user(change)?;
+            let reset = after.reset.unwrap_or(1);
+            let answer = client
+                .create_or_reset_ui_password_with_token(&id, token)
+                .await
+                .map_err(api)?;
+            drop(answer);
+            step.emailed_to.clone_from(&after.reset_link_to);
+            let mut tags = ids.user_tags.get(&name).cloned().unwrap_or_default();
+            tags.insert(RESET_TAG.to_owned(), reset.to_string());
+            let details = wire::UpdateUserDetails {
+                freeform_tags: Some(tags.clone()),
+                ..wire::UpdateUserDetails::default()
+            };
+            client.update_user(&id, &details, None).await.map_err(api)?;
+            ids.user_tags.insert(name, tags);
         }
         Action::ResetConsolePassword => {
             let (name, id) = ids.user(change)?;

@@ -294,6 +294,10 @@ struct EmulatorArgs {
     /// Allow --listen on a non-loopback address (anyone who can reach it can try to sign in).
     #[arg(long)]
     allow_non_loopback: bool,
+    /// Behave like a tenancy with identity domains: ListDomains answers, CreateUser needs an
+    /// email, a password reset emails a link instead of returning a password (kept in DIR).
+    #[arg(long)]
+    identity_domains: bool,
 }
 
 /// Runs the command line and returns the process exit code. Errors are printed once, here.
@@ -776,6 +780,7 @@ fn cmd_emulator(args: EmulatorArgs, clock: Clock) -> Result<u8> {
         skew_check: true,
         allow_non_loopback: args.allow_non_loopback,
         time_offset_ms: clock.offset_ms,
+        identity_domains: args.identity_domains,
     })?;
     Ok(EXIT_OK)
 }
@@ -971,7 +976,10 @@ fn cmd_apply(args: &ApplyArgs, clock: Clock) -> Result<u8> {
                     " (one-time password written to {}, plain text, mode 0600)",
                     d.path.display()
                 ),
-                None => String::new(),
+                None => match &step.emailed_to {
+                    Some(email) => format!(" (OCI emailed a reset link to {email})"),
+                    None => String::new(),
+                },
             };
             let line = format!(
                 "[{}/{total}] {} {}: {status}{delivered}",
@@ -1010,7 +1018,8 @@ fn cmd_apply(args: &ApplyArgs, clock: Clock) -> Result<u8> {
                 serde_json::json!({"seq": s.seq, "action": s.action, "subject": s.subject,
                     "status": status, "detail": detail,
                     "delivered_to": s.delivered.as_ref().map(|d| d.path.display().to_string()),
-                    "sealed": s.delivered.as_ref().map(|d| d.sealed)})
+                    "sealed": s.delivered.as_ref().map(|d| d.sealed),
+                    "reset_link_emailed_to": s.emailed_to})
             })
             .collect();
         let out = serde_json::json!({

@@ -281,6 +281,10 @@ pub struct State {
     pub api_keys: BTreeMap<UserName, BTreeMap<Fingerprint, ApiKey>>,
     /// Policies (read only; ociam never changes them).
     pub policies: Vec<Policy>,
+    /// The tenancy has identity domains (ListDomains answers; a classic tenancy answers 404):
+    /// the classic API reaches only the Default domain, CreateUser needs an email, and a
+    /// password reset emails the user a link instead of returning a one-time password.
+    pub identity_domains: bool,
 }
 
 impl State {

@@ -4,8 +4,12 @@
 //! ```json
 //! {"format_version": 1, "tenancy": "ocid1.tenancy.oc1..x",
 //!  "users": [User...], "groups": [Group...], "memberships": [UserGroupMembership...],
-//!  "api_keys": {"<user ocid>": [ApiKey...]}, "policies": [Policy...]}
+//!  "api_keys": {"<user ocid>": [ApiKey...]}, "policies": [Policy...],
+//!  "identity_domains": true}
 //! ```
+//!
+//! `identity_domains` (optional, default `false`: a classic tenancy) records what ListDomains
+//! said when the snapshot was read.
 //!
 //! Pure: text in, values out. Objects in `DELETED`/`DELETING` state are ignored; references to
 //! unknown OCIDs are errors (a snapshot that contradicts itself would make a wrong plan), and so
@@ -53,6 +57,9 @@ pub struct Snapshot {
     /// `Policy` objects.
     #[serde(default)]
     pub policies: Vec<wire::Policy>,
+    /// The tenancy has identity domains (ListDomains answered); absent or `false`: classic.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identity_domains: bool,
 }
 
 /// Why a snapshot cannot be used.
@@ -233,6 +240,7 @@ impl Snapshot {
         self.check_unique_ids().map_err(bad)?;
         let mut state = State {
             tenancy: Ocid::new(&self.tenancy),
+            identity_domains: self.identity_domains,
             ..State::default()
         };
         let mut user_names: BTreeMap<&str, UserName> = BTreeMap::new();
@@ -473,6 +481,25 @@ mod tests {
                 .unwrap()
                 .contains("isMfaActivated")
         );
+    }
+
+    #[test]
+    fn the_tenancy_kind_round_trips_and_defaults_to_classic() {
+        let classic = parse(&sample(), "x").unwrap();
+        assert!(!classic.identity_domains);
+        assert!(!classic.to_state("x").unwrap().identity_domains);
+        let text = serde_json::to_string(&classic).unwrap();
+        assert!(
+            !text.contains("identity_domains"),
+            "classic stays as it was: {text}"
+        );
+        let mut domains = classic.clone();
+        domains.identity_domains = true;
+        let text = serde_json::to_string(&domains).unwrap();
+        let back = parse(&text, "x").unwrap();
+        assert_eq!(back, domains);
+        assert!(back.to_state("x").unwrap().identity_domains);
+        assert_ne!(back.digest(), classic.digest());
     }
 
     #[test]

@@ -113,6 +113,7 @@ pub fn routes() -> Router<AppState> {
             get(get_membership).delete(remove_membership),
         ),
         ("/policies", get(list_policies)),
+        ("/domains", get(list_domains)),
         ("/policies/{id}", get(get_policy)),
         ("/tenancies/{id}", get(get_tenancy)),
         (
@@ -271,6 +272,16 @@ async fn create_ui_password(State(app): State<AppState>, ctx: Ctx, Id(id): Id) -
 async fn ui_password_information(State(app): State<AppState>, ctx: Ctx, Id(id): Id) -> Answer {
     read(&app, &ctx, move |tx| {
         single(tx.ui_password_information(&id)?)
+    })
+    .await
+}
+
+// ---- identity domains
+
+async fn list_domains(State(app): State<AppState>, ctx: Ctx, q: Params) -> Answer {
+    let compartment = q.get("compartmentId");
+    read(&app, &ctx, move |tx| {
+        Reply::ok(&tx.list_domains(compartment.as_deref())?)
     })
     .await
 }

@@ -1,7 +1,7 @@
 //! A local emulator of the OCI Identity API (classic IAM, `/20160918`): users, capabilities,
 //! API keys, UI passwords, groups, memberships, policies (read only), the tenancy and its region
-//! subscription, with OCI's shapes, status codes, headers, error bodies, paging, etags and
-//! retry tokens (see `oci/API.md`). Oracle's `oci` CLI and ociam's own client work against it
+//! subscription (and ListDomains, with `--identity-domains`), with OCI's shapes, status codes,
+//! headers, error bodies, paging, etags and retry tokens (see `oci/API.md`). Oracle's `oci` CLI and ociam's own client work against it
 //! unchanged: point them at the printed URL with the written `oci-config`.
 //!
 //! Shell: this module owns the data directory (lock, first-start bootstrap files), the socket,
@@ -70,6 +70,10 @@ pub struct Config {
     /// retry-token ages), in milliseconds: `OCIAM_NOW` moves them; 0 keeps the clock. The
     /// signature-skew check always uses the clock unshifted.
     pub time_offset_ms: i64,
+    /// Behave like a tenancy with identity domains (kept in the data directory once set):
+    /// ListDomains answers, CreateUser needs an email, and CreateOrResetUIPassword returns no
+    /// password (OCI emails a reset link).
+    pub identity_domains: bool,
 }
 
 impl Default for Config {
@@ -84,6 +88,7 @@ impl Default for Config {
             skew_check: true,
             allow_non_loopback: false,
             time_offset_ms: 0,
+            identity_domains: false,
         }
     }
 }
@@ -329,6 +334,9 @@ impl Emulator {
         };
         let store = Arc::new(Store::open(&data_dir.join(datadir::DB_FILE), stamps)?);
         datadir::initialize(&store, &data_dir, config.seed.as_deref())?;
+        if config.identity_domains {
+            store.enable_identity_domains()?;
+        }
         let listener =
             TcpListener::bind(config.listen)
                 .await

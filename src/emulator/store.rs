@@ -99,6 +99,10 @@ pub enum StoreError {
     /// 409 `Conflict`.
     #[error("{0}")]
     Conflict(String),
+    /// A tenancy with identity domains refuses the request (e.g. CreateUser without an email):
+    /// 400 `IdcsConversionError`, with the SCIM detail in the message.
+    #[error("{0}")]
+    IdcsConversion(String),
     /// A fourth API key: 409 `ApiKeyLimitExceeded`.
     #[error("User {user} already has the maximum of {max} API keys; delete one before uploading another", max = model::MAX_API_KEYS)]
     ApiKeyLimitExceeded {
@@ -148,6 +152,7 @@ impl StoreError {
             Self::NotAuthenticated => (401, "NotAuthenticated"),
             Self::MissingParameter(_) => (400, "MissingParameter"),
             Self::InvalidParameter(_) => (400, "InvalidParameter"),
+            Self::IdcsConversion(_) => (400, "IdcsConversionError"),
             Self::CannotParseRequest(_) => (400, "CannotParseRequest"),
             Self::AlreadyExists(_) => (409, "NotAuthorizedOrResourceAlreadyExists"),
             Self::Conflict(_) => (409, "Conflict"),
@@ -256,6 +261,20 @@ impl Store {
         Ok(meta(&conn, "tenancy_id")?.map(Ocid::new))
     }
 
+    /// Makes this data directory's tenancy one with identity domains, for good: later starts
+    /// keep it with or without `--identity-domains` (a tenancy is never converted back).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn enable_identity_domains(&self) -> Result<(), StoreError> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('identity_domains', '1')",
+            [],
+        )?;
+        Ok(())
+    }
+
     /// Runs `f` in a read transaction as `actor` (authorization happens inside `f`).
     ///
     /// # Errors
@@ -342,6 +361,56 @@ impl<'a> Tx<'a> {
             tenancy,
             actor: None,
         })
+    }
+
+    /// Whether the tenancy has identity domains (`--identity-domains`, kept per data
+    /// directory).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn identity_domains(&self) -> Result<bool, StoreError> {
+        Ok(meta(&self.tx, "identity_domains")?.is_some())
+    }
+
+    /// ListDomains (admins): one `DEFAULT` domain in a tenancy with identity domains; a
+    /// classic tenancy answers 404 `NotAuthorizedOrNotFound`, as OCI does. The domain's `url`
+    /// is a placeholder: the emulator serves no Identity Domains (SCIM) API.
+    ///
+    /// # Errors
+    /// 404 in a classic tenancy, for non-admins or another compartment; 400 without
+    /// `compartmentId`.
+    pub fn list_domains(
+        &self,
+        compartment: Option<&str>,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        if !self.identity_domains()? {
+            return Err(StoreError::NotFound);
+        }
+        self.check_compartment(compartment)?;
+        self.authorize(
+            crate::plan::authority::Operation::ListDomains,
+            &crate::plan::authority::Target::none(),
+        )?;
+        let tenancy = self.tenancy.as_str();
+        let suffix = tenancy.rsplit('.').next().unwrap_or("default");
+        let url = "https://idcs-emulated.identity.oraclecloud.com:443";
+        Ok(vec![serde_json::json!({
+            "id": format!("ocid1.domain.oc1..{suffix}"),
+            "compartmentId": tenancy,
+            "displayName": "Default",
+            "description": "Default identity domain (emulated)",
+            "url": url,
+            "homeRegionUrl": url,
+            "homeRegion": HOME_REGION,
+            "replicaRegions": [],
+            "type": "DEFAULT",
+            "licenseType": "free",
+            "isHiddenOnLogin": false,
+            "timeCreated": rfc3339_millis(0),
+            "lifecycleState": "ACTIVE",
+            "freeformTags": {},
+            "definedTags": {},
+        })])
     }
 
     /// The request time, Unix milliseconds.

@@ -691,6 +691,28 @@ impl IdentityClient {
             .await
     }
 
+    /// Whether the tenancy has identity domains: ListDomains (`GET /domains?compartmentId=
+    /// <tenancy>`) answers in such a tenancy, and a classic tenancy answers 404
+    /// `NotAuthorizedOrNotFound`. Asked once per read; a 404 is an answer here, never retried as
+    /// eventual consistency.
+    ///
+    /// # Errors
+    /// [`ClientError`] other than 404.
+    pub async fn has_identity_domains(&self) -> Result<bool, ClientError> {
+        let base = self.base_for(Access::Read).await?;
+        let call = self.list_call("ListDomains", "domains", &self.inner.tenancy);
+        match self
+            .inner
+            .transport
+            .list_all::<crate::oci::wire::DomainSummary>(call, &base, false)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.status() == Some(404) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// GetTenancy of this client's tenancy.
     ///
     /// # Errors

@@ -379,6 +379,27 @@ pub struct Tenancy {
     pub extra: Extra,
 }
 
+/// `DomainSummary` (ListDomains, tenancies with identity domains only): the fields ociam reads;
+/// the rest (`url`, `homeRegion`, `licenseType`, …) is kept in `extra`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainSummary {
+    /// The domain's OCID.
+    pub id: String,
+    /// Display name, e.g. `Default`.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// `DEFAULT` or `SECONDARY`.
+    #[serde(default, rename = "type")]
+    pub domain_type: Option<String>,
+    /// Lifecycle state.
+    #[serde(default)]
+    pub lifecycle_state: Option<String>,
+    /// Everything else.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
 /// `RegionSubscription`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -269,6 +269,10 @@ pub struct Attributes {
     /// Where a one-time password is sealed to (an age recipient; absent = a 0600 file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deliver_to: Option<String>,
+    /// In a tenancy with identity domains, a reset returns no password: OCI emails a reset
+    /// link to this address instead (and nothing is written or sealed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_link_to: Option<String>,
 }
 
 /// What must still hold when the step is applied.

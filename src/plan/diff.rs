@@ -1,5 +1,7 @@
 //! Desired versus live: the unordered set of changes, plus the findings that need no plan
-//! step (`name-case`, `unmanaged`, `unknown-group`, `missing-key`, `key-age`).
+//! step (`name-case`, `unmanaged`, `unknown-group`, `missing-key`, `key-age`, and
+//! `email-required` in a tenancy with identity domains, where a password reset becomes an
+//! emailed reset link).
 //!
 //! "Left out means leave as is": a `None` field of [`Desired`] never produces a change.
 //! Names match ignoring ASCII case (see `model`); a manifest name spelled differently from the
@@ -13,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::change::{Action, Attributes, Change};
 use super::precondition;
-use super::rules::{Diagnostic, Rule};
+use super::rules::{self, Diagnostic, Rule};
 use crate::model::{
     Capabilities, Desired, DesiredUser, Fingerprint, GroupName, Membership, State, User, UserName,
 };
@@ -248,6 +250,10 @@ fn diff_present_user(
     let live_caps = have.map_or_else(Capabilities::default, |u| u.capabilities);
     match have {
         None => {
+            if live.identity_domains && want.email.as_deref().is_none_or(str::is_empty) {
+                d.diagnostics
+                    .push(rules::check_email_required(name, false).at(&want.location));
+            }
             let mut c = user_change(Action::CreateUser, name, "in the manifest, not live", None);
             c.after = Some(Attributes {
                 description: Some(want.description.clone().unwrap_or_default()),
@@ -332,6 +338,22 @@ fn diff_present_user(
                 deliver_to: reset.deliver_to.clone(),
                 ..Attributes::default()
             });
+            if live.identity_domains {
+                // OCI emails a reset link to the user's address after the plan.
+                let email = want
+                    .email
+                    .clone()
+                    .or_else(|| have.and_then(|u| u.email.clone()))
+                    .filter(|e| !e.is_empty());
+                if let Some(after) = c.after.as_mut() {
+                    after.deliver_to = None;
+                    after.reset_link_to.clone_from(&email);
+                }
+                if email.is_none() {
+                    d.diagnostics
+                        .push(rules::check_email_required(name, true).at(&reset.location));
+                }
+            }
             d.changes.push(c);
         }
     }

@@ -77,6 +77,9 @@ pub enum Rule {
     NameCase,
     /// A policy statement ociam cannot parse: it grants nothing.
     PolicyStatement,
+    /// In a tenancy with identity domains, creating a user or resetting its console password
+    /// needs the user's email.
+    EmailRequired,
 }
 
 /// One row of the rule table.
@@ -190,6 +193,12 @@ pub const RULES: &[RuleInfo] = &[
         severity: Severity::Warning,
         summary: "a policy statement ociam cannot parse grants nothing in its plans",
     },
+    RuleInfo {
+        rule: Rule::EmailRequired,
+        id: "email-required",
+        severity: Severity::Error,
+        summary: "with identity domains, creating a user or resetting its password needs an email",
+    },
 ];
 
 impl Rule {
@@ -213,6 +222,7 @@ impl Rule {
             Self::MissingKey => 13,
             Self::NameCase => 14,
             Self::PolicyStatement => 15,
+            Self::EmailRequired => 16,
         };
         &RULES[index]
     }
@@ -372,6 +382,37 @@ pub fn check_max_keys_step(user: &UserName, count: usize, step: u32) -> Diagnost
         "delete one of the user's keys first: list fewer keys, or rotate in two changes",
     )
     .at_step(step)
+}
+
+/// `email-required` for `user`, which has no email, in a tenancy with identity domains:
+/// `reset` for a console-password reset (OCI emails a reset link there), else for CreateUser
+/// (OCI answers 400 `IdcsConversionError` without an email).
+#[must_use]
+pub fn check_email_required(user: &UserName, reset: bool) -> Diagnostic {
+    if reset {
+        Diagnostic::new(
+            Rule::EmailRequired,
+            format!("password.{user}"),
+            format!(
+                "user {user} has no email: in this tenancy (identity domains) OCI resets a console \
+                 password by emailing the user a reset link, and returns no one-time password"
+            ),
+            format!(
+                "give {user} an `email:` in the manifest (or live) before resetting its password"
+            ),
+        )
+    } else {
+        Diagnostic::new(
+            Rule::EmailRequired,
+            format!("user.{user}"),
+            format!(
+                "user {user} has no email: in this tenancy (identity domains) OCI refuses \
+                 CreateUser without one (400 IdcsConversionError, \"The primary email must be \
+                 specified.\")"
+            ),
+            format!("add `email:` to {user}'s entry in the manifest"),
+        )
+    }
 }
 
 /// `capability-disabled` for `capability` (`api_keys` or `console_password`).

@@ -298,6 +298,7 @@ fn rule_table_holds_every_rule_id_once_with_its_severity() {
             "missing-key",
             "name-case",
             "policy-statement",
+            "email-required",
         ]
     );
     for info in RULES {
@@ -2592,4 +2593,108 @@ fn an_empty_manifest_never_prunes_unless_allowed() {
         steps(&allowed)
     );
     assert!(found(&allowed, Rule::MassDeletion).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// email-required (tenancies with identity domains)
+// ---------------------------------------------------------------------------------------------
+
+fn reset_one(u: &mut DesiredUser) {
+    u.console_password = Some(PasswordReset {
+        reset: 1,
+        deliver_to: Some("age1recipient".to_owned()),
+        location: loc(40),
+    });
+}
+
+fn domains(mut w: World) -> World {
+    w.live.identity_domains = true;
+    w
+}
+
+#[test]
+fn email_required_fires_for_create_user_without_email_only_with_identity_domains() {
+    let without = World::with_admin().want("carol", |u| u.description = Some("C".into()));
+    let p = domains(without.clone()).plan();
+    let hits = found(&p, Rule::EmailRequired);
+    assert_eq!(hits.len(), 1, "{:#?}", p.diagnostics);
+    assert_eq!(hits[0].subject, "user.carol");
+    assert_eq!(hits[0].severity, Severity::Error);
+    assert!(
+        hits[0].message.contains("IdcsConversionError"),
+        "{}",
+        hits[0].message
+    );
+    assert!(p.is_rejected());
+    // A classic tenancy takes CreateUser without an email.
+    assert!(found(&without.plan(), Rule::EmailRequired).is_empty());
+    // With an email (or an empty one, which OCI treats as none) in a domain tenancy.
+    let with = domains(World::with_admin().want("carol", |u| {
+        u.email = Some("carol@example.com".into());
+    }))
+    .plan();
+    assert!(
+        found(&with, Rule::EmailRequired).is_empty(),
+        "{:#?}",
+        with.diagnostics
+    );
+    assert!(!with.is_rejected());
+    let empty =
+        domains(World::with_admin().want("carol", |u| u.email = Some(String::new()))).plan();
+    assert_eq!(found(&empty, Rule::EmailRequired).len(), 1);
+}
+
+#[test]
+fn a_reset_with_identity_domains_is_an_emailed_link_and_needs_an_email() {
+    // No email anywhere: refused, at the manifest's console_password entry.
+    let p = domains(World::with_admin().user("bob").want("bob", reset_one)).plan();
+    let hits = found(&p, Rule::EmailRequired);
+    assert_eq!(hits.len(), 1, "{:#?}", p.diagnostics);
+    assert_eq!(hits[0].subject, "password.bob");
+    assert_eq!(hits[0].location, Some(loc(40)));
+    assert!(p.is_rejected());
+
+    // A live email: the step says where the link goes, and promises no sealed password.
+    let p = domains(
+        World::with_admin()
+            .user_with("bob", |u| u.email = Some("bob@example.com".into()))
+            .want("bob", reset_one),
+    )
+    .plan();
+    assert!(!p.is_rejected(), "{:#?}", p.diagnostics);
+    let after = step(&p, Action::ResetConsolePassword, "password.bob")
+        .after
+        .clone()
+        .unwrap();
+    assert_eq!(after.reset_link_to.as_deref(), Some("bob@example.com"));
+    assert_eq!(after.deliver_to, None);
+
+    // The manifest's email (set in the same plan) wins over the live one.
+    let p = domains(
+        World::with_admin()
+            .user_with("bob", |u| u.email = Some("old@example.com".into()))
+            .want("bob", |u| {
+                reset_one(u);
+                u.email = Some("new@example.com".into());
+            }),
+    )
+    .plan();
+    let after = step(&p, Action::ResetConsolePassword, "password.bob")
+        .after
+        .clone()
+        .unwrap();
+    assert_eq!(after.reset_link_to.as_deref(), Some("new@example.com"));
+
+    // Classic: a one-time password sealed as asked, no link, no finding.
+    let p = World::with_admin()
+        .user("bob")
+        .want("bob", reset_one)
+        .plan();
+    assert!(found(&p, Rule::EmailRequired).is_empty());
+    let after = step(&p, Action::ResetConsolePassword, "password.bob")
+        .after
+        .clone()
+        .unwrap();
+    assert_eq!(after.reset_link_to, None);
+    assert_eq!(after.deliver_to.as_deref(), Some("age1recipient"));
 }

@@ -379,6 +379,10 @@ fn change_row(plan: &Plan, c: &Change, diags: &[&Diagnostic]) -> String {
         Some(Delivery::File) => {
             details.push("one-time password written to a 0600 file (no deliver\\_to)".to_owned());
         }
+        Some(Delivery::Link(email)) => details.push(format!(
+            "OCI emails a reset link to {} (identity domains: no one-time password)",
+            code(&clip(email, MAX_VALUE))
+        )),
         None => {}
     }
     if is_signing_key(plan, c) {
@@ -503,6 +507,18 @@ fn escape(s: &str) -> String {
 mod tests {
     use super::super::samples;
     use super::*;
+
+    #[test]
+    fn a_reset_with_identity_domains_says_where_oci_emails_the_link() {
+        let mut buf = Vec::new();
+        render(&samples::reset_link_plan(), &mut buf).unwrap();
+        let out = String::from_utf8(buf).unwrap();
+        assert!(
+            out.contains("OCI emails a reset link to `alice@example.com`"),
+            "{out}"
+        );
+        assert!(!out.contains("one-time password sealed"), "{out}");
+    }
 
     /// Unescaped `|` in a line: the number of cell borders GitHub sees.
     fn borders(line: &str) -> usize {

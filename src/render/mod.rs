@@ -172,6 +172,8 @@ pub(crate) enum Delivery<'a> {
     Age(&'a str),
     /// Written to a `0600` file (no `deliver_to`).
     File,
+    /// None: OCI emails a reset link to this address (identity domains).
+    Link(&'a str),
 }
 
 /// The delivery of the one-time password of a `reset_console_password` step; `None` for other
@@ -180,12 +182,14 @@ pub(crate) fn delivery(change: &Change) -> Option<Delivery<'_>> {
     if change.action != crate::plan::Action::ResetConsolePassword {
         return None;
     }
-    Some(
-        match change.after.as_ref().and_then(|a| a.deliver_to.as_deref()) {
-            Some(r) => Delivery::Age(r),
-            None => Delivery::File,
-        },
-    )
+    let after = change.after.as_ref();
+    if let Some(email) = after.and_then(|a| a.reset_link_to.as_deref()) {
+        return Some(Delivery::Link(email));
+    }
+    Some(match after.and_then(|a| a.deliver_to.as_deref()) {
+        Some(r) => Delivery::Age(r),
+        None => Delivery::File,
+    })
 }
 
 /// How the actor's authority reads in a header: `admin (every IAM permission in tenancy)`,
@@ -683,6 +687,21 @@ pub(crate) mod samples {
     /// A plan with nothing to do.
     pub fn empty_plan() -> Plan {
         plan(deploy_bot(), Vec::new(), Vec::new())
+    }
+
+    /// [`sample_plan`] made against a tenancy with identity domains: alice's reset is a link
+    /// OCI emails to her, not a sealed one-time password.
+    pub fn reset_link_plan() -> Plan {
+        let mut p = sample_plan();
+        for c in &mut p.changes {
+            if c.action == Action::ResetConsolePassword
+                && let Some(after) = c.after.as_mut()
+            {
+                after.deliver_to = None;
+                after.reset_link_to = Some("alice@example.com".into());
+            }
+        }
+        p
     }
 
     /// A plan whose manifest text tries to break out of tables, inject HTML and colour the

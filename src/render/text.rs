@@ -221,6 +221,11 @@ fn change(
                 out,
                 "{pad}one-time password: written to a 0600 file (no deliver_to)"
             )?,
+            Delivery::Link(email) => writeln!(
+                out,
+                "{pad}OCI emails a reset link to {} (identity domains: no one-time password)",
+                sanitize(email)
+            )?,
         }
     }
     if let Some(slots) = &c.key_slots {
@@ -396,6 +401,18 @@ mod tests {
     #[test]
     fn sample_plan() {
         insta::assert_snapshot!(text(&samples::sample_plan(), false));
+    }
+
+    #[test]
+    fn a_reset_with_identity_domains_says_where_oci_emails_the_link() {
+        let out = text(&samples::reset_link_plan(), false);
+        assert!(
+            out.contains("OCI emails a reset link to alice@example.com"),
+            "{out}"
+        );
+        assert!(!out.contains("one-time password: "), "{out}");
+        let classic = text(&samples::sample_plan(), false);
+        assert!(!classic.contains("reset link"), "{classic}");
     }
 
     #[test]

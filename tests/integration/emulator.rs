@@ -1203,3 +1203,80 @@ async fn private_key_material_in_any_stored_field_is_400_and_never_echoed() {
     );
     emu.stop().await;
 }
+
+/// `--identity-domains`: ListDomains answers (a classic tenancy answers 404), CreateUser needs
+/// an email (400 `IdcsConversionError`), a reset answers no password; the kind survives a
+/// restart without the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_domains_change_list_domains_create_user_and_resets_and_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("classic");
+    let classic = Running::start(&data, None, |_| {}).await;
+    let domains = format!("/domains?compartmentId={}", classic.tenancy);
+    classic
+        .api
+        .get(&classic.admin, &domains)
+        .await
+        .expect_error(404, "NotAuthorizedOrNotFound");
+    let created = classic
+        .api
+        .post(
+            &classic.admin,
+            "/users",
+            &new_user(&classic.tenancy, "nomail"),
+        )
+        .await
+        .expect(200);
+    let path = format!("/users/{}/uiPassword", created.json["id"].as_str().unwrap());
+    let reset = classic
+        .api
+        .send(Some(&classic.admin), "POST", &path, None, Tweak::default())
+        .await
+        .expect(200);
+    assert!(
+        reset.json["password"].is_string(),
+        "classic returns a password"
+    );
+    classic.stop().await;
+
+    let data = dir.path().join("domains");
+    let emu = Running::start(&data, None, |c| c.identity_domains = true).await;
+    let domains = format!("/domains?compartmentId={}", emu.tenancy);
+    let listed = emu.api.get(&emu.admin, &domains).await.expect(200);
+    assert_eq!(listed.json[0]["type"], "DEFAULT", "{}", listed.json);
+    assert_eq!(listed.json[0]["compartmentId"], emu.tenancy.as_str());
+    let refused = emu
+        .api
+        .post(&emu.admin, "/users", &new_user(&emu.tenancy, "nomail"))
+        .await
+        .expect_error(400, "IdcsConversionError");
+    assert!(
+        refused.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("The primary email must be specified."),
+        "{}",
+        refused.json
+    );
+    let mut body = new_user(&emu.tenancy, "mailed");
+    body["email"] = json!("mailed@example.com");
+    let created = emu.api.post(&emu.admin, "/users", &body).await.expect(200);
+    let path = format!("/users/{}/uiPassword", created.json["id"].as_str().unwrap());
+    let reset = emu
+        .api
+        .send(Some(&emu.admin), "POST", &path, None, Tweak::default())
+        .await
+        .expect(200);
+    assert!(reset.json["password"].is_null(), "{}", reset.json);
+    emu.stop().await;
+
+    // Restarted without the flag: still a tenancy with identity domains.
+    let again = Running::start(&data, None, |_| {}).await;
+    again.api.get(&again.admin, &domains).await.expect(200);
+    again
+        .api
+        .post(&again.admin, "/users", &new_user(&again.tenancy, "nomail"))
+        .await
+        .expect_error(400, "IdcsConversionError");
+    again.stop().await;
+}

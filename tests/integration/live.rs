@@ -1522,3 +1522,99 @@ fn apply_rechecks_the_deletion_budget_of_a_saved_plan() {
     assert_eq!(with.code, 0, "{}", with.transcript());
     assert_eq!(live.state().users.len(), 1, "only admin is left");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Identity-domain tenancies
+
+/// The read tells a classic tenancy from one with identity domains (ListDomains), and the
+/// snapshot records it.
+#[test]
+fn the_read_detects_classic_and_identity_domain_tenancies() {
+    let classic = Live::start(&[]);
+    assert!(!classic.state().identity_domains);
+    let snap = classic.ociam(&["snapshot"]);
+    assert!(
+        !snap.stdout.contains("identity_domains"),
+        "{}",
+        snap.transcript()
+    );
+    let domains = Live::start(&["--identity-domains"]);
+    assert!(domains.state().identity_domains);
+    let snap = domains.ociam(&["snapshot"]);
+    assert!(
+        snap.stdout.contains("\"identity_domains\": true"),
+        "{}",
+        snap.transcript()
+    );
+}
+
+/// With identity domains: a user without an email is refused at plan time (exit 3,
+/// `email-required`), not by a failing apply; with one, the reset is a link OCI emails (no
+/// password file is written), and the tenancy then matches.
+#[test]
+fn with_identity_domains_a_reset_is_an_emailed_link_and_an_email_is_required() {
+    let live = Live::start(&["--identity-domains"]);
+    let body = |email: &str| {
+        format!(
+            "users:
+  - name: dora
+    description: Dora{email}
+    console_password:
+      reset: 1
+"
+        )
+    };
+    live.manifest("nomail.yaml", &body(""));
+    for args in [
+        vec!["plan", "nomail.yaml"],
+        vec![
+            "apply",
+            "nomail.yaml",
+            "--auto-approve",
+            "--secrets-dir",
+            "s",
+        ],
+    ] {
+        let out = live.ociam(&args);
+        assert_eq!(out.code, 3, "{args:?}\n{}", out.transcript());
+        assert!(
+            out.stdout.contains("email-required"),
+            "{args:?}\n{}",
+            out.transcript()
+        );
+    }
+    assert!(
+        !live.state().users.contains_key(&user("dora")),
+        "nothing was written"
+    );
+
+    live.manifest("dora.yaml", &body("\n    email: dora@example.com"));
+    let planned = live.ociam(&["plan", "dora.yaml", "--format", "json"]);
+    assert_eq!(planned.code, 0, "{}", planned.transcript());
+    let plan: Value = serde_json::from_str(&planned.stdout).unwrap();
+    let reset = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["action"] == "reset_console_password")
+        .unwrap_or_else(|| panic!("{plan:#}"));
+    assert_eq!(reset["after"]["reset_link_to"], "dora@example.com");
+    let text = live.ociam(&["plan", "dora.yaml"]);
+    assert!(
+        text.stdout
+            .contains("OCI emails a reset link to dora@example.com"),
+        "{}",
+        text.transcript()
+    );
+
+    let applied = live.step("dora.yaml", &body("\n    email: dora@example.com"));
+    assert!(
+        applied
+            .stderr
+            .contains("OCI emailed a reset link to dora@example.com"),
+        "{}",
+        applied.transcript()
+    );
+    let written = fs::read_dir(&live.secrets).map_or(0, Iterator::count);
+    assert_eq!(written, 0, "no password file: {}", applied.transcript());
+}

@@ -97,6 +97,12 @@ impl Store {
             None => 0,
         };
         let outcome = tx.bootstrap_admin(bootstrap, seeded_users)?;
+        if seed.is_some_and(|s| s.identity_domains) {
+            tx.tx.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('identity_domains', '1')",
+                [],
+            )?;
+        }
         tx.tx.execute(
             "INSERT INTO meta (key, value) VALUES ('initialized', '1')",
             [],

@@ -224,6 +224,13 @@ impl Tx<'_> {
             group: None,
         };
         self.authorize(Operation::CreateUser, &target)?;
+        if self.identity_domains()? && new.email.as_deref().is_none_or(str::is_empty) {
+            // What OCI answers through the classic API in a tenancy with identity domains
+            // (oci/API.md §2 "Email").
+            return Err(StoreError::IdcsConversion(
+                "The primary email must be specified.".to_owned(),
+            ));
+        }
         self.create_user_unchecked(new)
     }
 
@@ -447,8 +454,12 @@ impl Tx<'_> {
                 hex(&Sha256::digest(password.as_bytes()))
             ],
         )?;
+        // With identity domains OCI emails the user a reset link instead, and the answer carries
+        // no usable password. The exact answer is not documented (oci/API.md §2, §12: [U]); the
+        // emulator answers 200 with the same UIPassword shape and `password: null`.
+        let emailed = self.identity_domains()?;
         let reply = UiPassword {
-            password: Some(password.to_owned()),
+            password: (!emailed).then(|| password.to_owned()),
             user_id: info.user_id,
             time_created: info.time_created,
             lifecycle_state: info.lifecycle_state,

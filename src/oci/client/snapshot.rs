@@ -1,5 +1,6 @@
 //! [`IdentityClient::fetch_snapshot`]: the whole tenancy as a [`Snapshot`], read with bounded
-//! concurrency and returned in a deterministic order, objects exactly as the service sent them.
+//! concurrency and returned in a deterministic order, objects exactly as the service sent them,
+//! plus the tenancy's kind (ListDomains: identity domains or classic).
 //!
 //! Reads only: it must not write, and must not filter or rewrite objects (the snapshot module
 //! decides what is live).
@@ -42,7 +43,8 @@ impl IdentityClient {
         self.fetch_snapshot_with_progress(&|_, _| {}).await
     }
 
-    /// Lists users, groups and policies (compartment = tenancy), then each live group's
+    /// Lists users, groups and policies (compartment = tenancy) and asks ListDomains whether the
+    /// tenancy has identity domains, then each live group's
     /// memberships and each live user's API keys with at most `parallelism` requests in flight,
     /// calling `progress(done, total)` as lists complete. Objects are kept exactly as the
     /// service returned them, sorted by id (keys by fingerprint); users without keys get no
@@ -59,6 +61,7 @@ impl IdentityClient {
             Users,
             Groups,
             Policies,
+            Domains,
             Members(Ocid),
             Keys(Ocid),
         }
@@ -66,6 +69,7 @@ impl IdentityClient {
             Users(Vec<User>),
             Groups(Vec<Group>),
             Policies(Vec<Policy>),
+            Domains(bool),
             Members(Vec<UserGroupMembership>),
             Keys(Ocid, Vec<ApiKey>),
         }
@@ -74,6 +78,7 @@ impl IdentityClient {
                 Job::Users => Found::Users(self.list_users().await?),
                 Job::Groups => Found::Groups(self.list_groups().await?),
                 Job::Policies => Found::Policies(self.list_policies(&self.inner.tenancy).await?),
+                Job::Domains => Found::Domains(self.has_identity_domains().await?),
                 Job::Members(group) => Found::Members(
                     self.list_user_group_memberships(MembershipFilter::Group(&group))
                         .await?,
@@ -91,18 +96,20 @@ impl IdentityClient {
             tenancy: self.inner.tenancy.to_string(),
             ..Snapshot::default()
         };
-        let mut total = 3;
+        let mut total = 4;
         progress(0, total);
-        let first: Vec<Found> = futures::stream::iter([Job::Users, Job::Groups, Job::Policies])
-            .map(run)
-            .buffer_unordered(parallelism)
-            .try_collect()
-            .await?;
+        let first: Vec<Found> =
+            futures::stream::iter([Job::Users, Job::Groups, Job::Policies, Job::Domains])
+                .map(run)
+                .buffer_unordered(parallelism)
+                .try_collect()
+                .await?;
         for found in first {
             match found {
                 Found::Users(users) => snapshot.users = users,
                 Found::Groups(groups) => snapshot.groups = groups,
                 Found::Policies(policies) => snapshot.policies = policies,
+                Found::Domains(domains) => snapshot.identity_domains = domains,
                 Found::Members(_) | Found::Keys(..) => {}
             }
         }

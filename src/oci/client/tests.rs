@@ -975,6 +975,11 @@ async fn fetch_snapshot_returns_the_tenancy_exactly_and_sorted() {
         .mount(&server)
         .await;
     // No mock for u3 (DELETED): asking for its keys would fail the fetch.
+    list("/20160918/domains")
+        .and(query_param("compartmentId", TENANCY))
+        .respond_with(api_error(404, "NotAuthorizedOrNotFound"))
+        .mount(&server)
+        .await;
 
     let calls = Mutex::new(Vec::new());
     let snapshot = client(&server)
@@ -1006,15 +1011,63 @@ async fn fetch_snapshot_returns_the_tenancy_exactly_and_sorted() {
     assert_eq!(serde_json::to_value(&snapshot.policies[0]).unwrap(), policy);
 
     let calls = calls.into_inner().unwrap();
-    assert_eq!(calls.first(), Some(&(0, 3)));
+    assert_eq!(calls.first(), Some(&(0, 4)));
     assert_eq!(
         calls.last(),
-        Some(&(7, 7)),
-        "3 lists + 2 groups + 2 live users"
+        Some(&(8, 8)),
+        "3 lists + ListDomains + 2 groups + 2 live users"
     );
     assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0), "{calls:?}");
-    // users ×2 pages, groups, policies, g1 members, g2 members ×2 pages, keys of u1 and u2.
-    assert_eq!(signed_requests(&server).await.len(), 9);
+    // users ×2 pages, groups, policies, domains (404: classic), g1 members, g2 members ×2
+    // pages, keys of u1 and u2.
+    assert_eq!(signed_requests(&server).await.len(), 10);
+    assert!(
+        !snapshot.identity_domains,
+        "ListDomains answered 404: classic"
+    );
+}
+
+#[tokio::test]
+async fn a_tenancy_whose_list_domains_answers_has_identity_domains() {
+    let server = MockServer::start().await;
+    for p in ["/20160918/users", "/20160918/groups", "/20160918/policies"] {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .respond_with(ok_json(&json!([])))
+            .mount(&server)
+            .await;
+    }
+    let domain = json!({"id": "ocid1.domain.oc1..d", "compartmentId": TENANCY,
+                        "displayName": "Default", "description": "Default domain",
+                        "url": "https://idcs-0123.identity.oraclecloud.com:443",
+                        "homeRegionUrl": "https://idcs-0123.identity.oraclecloud.com:443",
+                        "homeRegion": "us-ashburn-1", "replicaRegions": [], "type": "DEFAULT",
+                        "licenseType": "free", "isHiddenOnLogin": false,
+                        "timeCreated": "2024-01-01T00:00:00.000Z", "lifecycleState": "ACTIVE"});
+    Mock::given(method("GET"))
+        .and(path("/20160918/domains"))
+        .and(query_param("compartmentId", TENANCY))
+        .respond_with(ok_json(&json!([domain])))
+        .mount(&server)
+        .await;
+    let snapshot = client(&server).fetch_snapshot().await.unwrap();
+    assert!(snapshot.identity_domains);
+    // Any other failure of ListDomains is an error, not a guess.
+    server.reset().await;
+    for p in ["/20160918/users", "/20160918/groups", "/20160918/policies"] {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .respond_with(ok_json(&json!([])))
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/20160918/domains"))
+        .respond_with(api_error(400, "InvalidParameter"))
+        .mount(&server)
+        .await;
+    let err = client(&server).fetch_snapshot().await.unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
 }
 
 #[tokio::test]

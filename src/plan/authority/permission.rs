@@ -65,6 +65,7 @@ permissions! {
     PolicyDelete = "POLICY_DELETE",
     TenancyInspect = "TENANCY_INSPECT",
     TenancyUpdate = "TENANCY_UPDATE",
+    DomainInspect = "DOMAIN_INSPECT",
 }
 
 impl Permission {
@@ -84,6 +85,7 @@ impl Permission {
             Some("GROUP") => Resource::Groups,
             Some("POLICY") => Resource::Policies,
             Some("TENANCY") => Resource::Tenancies,
+            Some("DOMAIN") => Resource::Domains,
             _ => Resource::Users,
         }
     }
@@ -274,6 +276,8 @@ pub enum Resource {
     Policies,
     /// `tenancies`.
     Tenancies,
+    /// `domains` (identity domains; only `DOMAIN_INSPECT`, for ListDomains, is modelled).
+    Domains,
     /// `all-resources`: every resource type.
     AllResources,
     /// Any other resource type (`buckets`, `instance-family`, …): no IAM permission.
@@ -282,7 +286,13 @@ pub enum Resource {
 
 impl Resource {
     /// The IAM resource types, in documentation order.
-    pub const IAM: [Self; 4] = [Self::Users, Self::Groups, Self::Policies, Self::Tenancies];
+    pub const IAM: [Self; 5] = [
+        Self::Users,
+        Self::Groups,
+        Self::Policies,
+        Self::Tenancies,
+        Self::Domains,
+    ];
 
     /// The resource type named `word` (any case); [`Resource::Other`] for non-IAM types.
     #[must_use]
@@ -292,6 +302,7 @@ impl Resource {
             Self::Groups,
             Self::Policies,
             Self::Tenancies,
+            Self::Domains,
             Self::AllResources,
         ]
         .into_iter()
@@ -307,6 +318,7 @@ impl Resource {
             Self::Groups => "groups",
             Self::Policies => "policies",
             Self::Tenancies => "tenancies",
+            Self::Domains => "domains",
             Self::AllResources => "all-resources",
             Self::Other => "(other)",
         }
@@ -369,6 +381,7 @@ pub fn verb_grants(verb: Verb, resource: Resource) -> Permissions {
             &[P::PolicyUpdate, P::PolicyCreate, P::PolicyDelete],
         ]),
         Resource::Tenancies => step(&[&[P::TenancyInspect], &[], &[P::TenancyUpdate], &[]]),
+        Resource::Domains => step(&[&[P::DomainInspect], &[], &[], &[]]),
         Resource::AllResources => Resource::IAM
             .into_iter()
             .fold(Permissions::NONE, |s, r| s.union(verb_grants(verb, r))),
@@ -433,6 +446,7 @@ operations! {
     ListPolicies => [PolicyRead],
     GetPolicy => [PolicyRead],
     GetTenancy => [TenancyInspect],
+    ListDomains => [DomainInspect],
     ListRegionSubscriptions => [TenancyInspect],
 }
 
@@ -528,6 +542,6 @@ mod tests {
             verb_grants(Verb::Read, Resource::Groups).as_policy_terms(),
             ["inspect groups"]
         );
-        assert_eq!(everything().as_policy_terms().len(), 4);
+        assert_eq!(everything().as_policy_terms().len(), Resource::IAM.len());
     }
 }
