@@ -651,7 +651,7 @@ fn read_live(args: &LiveArgs, clock: Clock) -> Result<Live> {
     if scoped {
         writeln!(
             io::stderr(),
-            "ociam: {actor} is not a tenancy administrator; it reads (and plans) only its own user and API keys"
+            "ociam: {actor} may not read the whole tenancy (OCI answered 404 to its lists); it reads (and plans) only its own user and API keys"
         )?;
     }
     Ok(Live {

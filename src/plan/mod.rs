@@ -178,7 +178,7 @@ fn scope_to(desired: &Desired, user: &UserName) -> (Desired, Vec<Diagnostic>) {
             Rule::NotAuthorized,
             kind,
             format!(
-                "{user} is not a tenancy administrator, so it can neither read nor change these \
+                "{user} may not read the whole tenancy, so it can neither read nor change these \
                  {kind}: {shown}{more}"
             ),
             help.clone(),
@@ -210,7 +210,7 @@ fn scope_to(desired: &Desired, user: &UserName) -> (Desired, Vec<Diagnostic>) {
                 Diagnostic::new(
                     Rule::NotAuthorized,
                     format!("user.{user}"),
-                    format!("{user} is not a tenancy administrator, so it cannot read or change its group memberships"),
+                    format!("{user} may not read the whole tenancy, so it cannot read or change its group memberships"),
                     format!("remove `groups:` from {user}'s entry in this pipeline's manifest"),
                 )
                 .at(&at),

@@ -13,7 +13,7 @@ use crate::oci::wire::{self, ApiKey, Group, Policy, User, UserGroupMembership};
 use crate::snapshot::{self, Snapshot};
 
 impl IdentityClient {
-    /// What a user that is not a tenancy administrator may read: its own user and its own API
+    /// What a user that may not read the whole tenancy may read: its own user and its own API
     /// keys (OCI answers 404 to its tenancy-wide lists). The snapshot holds just those.
     ///
     /// # Errors
