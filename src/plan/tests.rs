@@ -1554,6 +1554,25 @@ fn ops_world(statement: &str) -> World {
 }
 
 #[test]
+fn a_policy_statement_that_does_not_parse_is_a_warning_naming_its_policy_and_grants_nothing() {
+    let p = ops_world("Allow grop ops to manage users in tenancy").plan_as("olga", Some(40));
+    let hits = found(&p, Rule::PolicyStatement);
+    assert_eq!(hits.len(), 1, "{:#?}", p.diagnostics);
+    assert_eq!(hits[0].severity, Severity::Warning);
+    assert_eq!(hits[0].subject, "policy.policy-0");
+    assert!(
+        hits[0].message.contains("`Allow grop ops to manage users in tenancy`"),
+        "{}",
+        hits[0].message
+    );
+    // It grants nothing: olga may not upload bob's key.
+    assert_eq!(
+        step(&p, Action::UploadApiKey, &key_subject("bob", 21)).authority,
+        Authority::None
+    );
+}
+
+#[test]
 fn a_compartment_policy_does_not_make_its_group_admin() {
     let p = ops_world("Allow group ops to manage users in compartment X").plan_as("olga", Some(40));
     assert!(!p.actor.authority.admin, "{:?}", p.actor.authority);
