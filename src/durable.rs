@@ -242,7 +242,11 @@ mod tests {
             assert_eq!(fs::read(&path).unwrap(), b"contents\n");
             assert_eq!(mode(&path), bits, "{name}");
         }
-        assert_eq!(entries(tmp.path()), ["read-only", "secret"], "no stray files");
+        assert_eq!(
+            entries(tmp.path()),
+            ["read-only", "secret"],
+            "no stray files"
+        );
     }
 
     #[test]
@@ -250,13 +254,16 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("f");
         fs::write(&path, "old").unwrap();
-        let e = create_new(&path, b"new", 0o600).unwrap_err();
+        let e = create_new(&path, b"CANARY-CONTENT", 0o600).unwrap_err();
         assert!(
             matches!(&e, DurableError::Exists { symlink: false, path: p } if *p == path),
             "{e}"
         );
         assert!(e.to_string().contains("already exists"), "{e}");
-        assert!(!e.to_string().contains("new"), "no contents in the error: {e}");
+        assert!(
+            !format!("{e} {e:?}").contains("CANARY"),
+            "no contents in the error: {e}"
+        );
         assert_eq!(fs::read(&path).unwrap(), b"old");
     }
 
@@ -267,7 +274,10 @@ mod tests {
         let dangling = tmp.path().join("dangling");
         std::os::unix::fs::symlink(&target, &dangling).unwrap();
         let e = create_new(&dangling, b"x", 0o600).unwrap_err();
-        assert!(matches!(e, DurableError::Exists { symlink: true, .. }), "{e}");
+        assert!(
+            matches!(e, DurableError::Exists { symlink: true, .. }),
+            "{e}"
+        );
         assert!(e.to_string().contains("symbolic link"), "{e}");
         assert!(!target.exists(), "nothing was created through the link");
 
@@ -275,7 +285,10 @@ mod tests {
         let live = tmp.path().join("live");
         std::os::unix::fs::symlink(&target, &live).unwrap();
         let e = create_new(&live, b"x", 0o600).unwrap_err();
-        assert!(matches!(e, DurableError::Exists { symlink: true, .. }), "{e}");
+        assert!(
+            matches!(e, DurableError::Exists { symlink: true, .. }),
+            "{e}"
+        );
         assert_eq!(fs::read(&target).unwrap(), b"kept");
     }
 
@@ -301,7 +314,12 @@ mod tests {
         let path = tmp.path().join("out");
         std::os::unix::fs::symlink(&target, &path).unwrap();
         replace(&path, b"new", 0o644).unwrap();
-        assert!(!fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+        assert!(
+            !fs::symlink_metadata(&path)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         assert_eq!(fs::read(&path).unwrap(), b"new");
         assert_eq!(fs::read(&target).unwrap(), b"kept");
     }
@@ -336,10 +354,25 @@ mod tests {
         );
         assert!(e.to_string().starts_with("cannot create "), "{e}");
         let e = replace(&path, b"x", 0o600).unwrap_err();
-        assert!(matches!(e, DurableError::Io { action: "create", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                DurableError::Io {
+                    action: "create",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let e = sync_dir(&tmp.path().join("missing")).unwrap_err();
         assert!(
-            matches!(e, DurableError::Io { action: "sync the directory", .. }),
+            matches!(
+                e,
+                DurableError::Io {
+                    action: "sync the directory",
+                    ..
+                }
+            ),
             "{e}"
         );
     }
