@@ -2,8 +2,8 @@
 //! picks implementations (snapshot file, OCI profile or embedded emulator), reads the
 //! environment and the clock, and maps outcomes to exit codes (0 success / no changes,
 //! 1 error, 2 changes or drift present, 3 rejected by rules). It reads manifests, snapshots
-//! and saved plans and writes `--out` files; the network, the journal and secret delivery
-//! belong to `backend`, `apply`, `journal` and `deliver`.
+//! and saved plans and writes `--out` files (through `durable`); the network, the journal
+//! and secret delivery belong to `backend`, `apply`, `journal` and `deliver`.
 //!
 //! Glue only: decisions live in the pure core (`plan`, `drift`, `render`), where tests see them.
 
@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::apply;
 use crate::backend::{self, ProfileSpec};
+use crate::durable;
 use crate::emulator;
 use crate::keys;
 use crate::manifest::{self, KeyFiles, ManifestErrors};
@@ -37,6 +38,13 @@ pub const EXIT_REJECTED: u8 = 3;
 
 /// Largest key file ociam reads (a PEM public key is well under 16 KiB).
 const MAX_KEY_FILE: u64 = 64 * 1024;
+
+/// Mode of plans, snapshots, drift reports and the demo seed, replaced atomically: what
+/// `File::create` gives (the umask lowers it).
+const PLAIN_FILE_MODE: u32 = 0o666;
+/// Mode of the files import creates, which must be new: only public keys and the manifest
+/// (the umask may lower it).
+const PUBLIC_FILE_MODE: u32 = 0o644;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -505,7 +513,8 @@ fn embedded_emulator(dir: &Path, clock: Clock) -> Result<(String, PathBuf)> {
             .join("demo-seed.json");
         fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))
             .with_context(|| format!("cannot create {}", path.display()))?;
-        fs::write(&path, DEMO_SEED).with_context(|| format!("cannot write {}", path.display()))?;
+        durable::replace(&path, DEMO_SEED.as_bytes(), PLAIN_FILE_MODE)
+            .with_context(|| format!("cannot write {}", path.display()))?;
         seed = Some(path);
     }
     let config = emulator::Config {
@@ -697,7 +706,7 @@ fn cmd_snapshot(args: &SnapshotArgs, clock: Clock) -> Result<u8> {
     json.push(b'\n');
     match &args.out {
         Some(path) => {
-            write_file_atomically(path, &json)
+            durable::replace(path, &json, PLAIN_FILE_MODE)
                 .with_context(|| format!("cannot write the snapshot to {}", path.display()))?;
             writeln!(
                 io::stderr(),
@@ -719,7 +728,7 @@ fn emit_plan(plan: &Plan, format: Format, out: Option<&Path>) -> Result<()> {
     if let Some(path) = out {
         let mut json = Vec::new();
         render::render(plan, Format::Json, false, &mut json)?;
-        write_file_atomically(path, &json)
+        durable::replace(path, &json, PLAIN_FILE_MODE)
             .with_context(|| format!("cannot write the plan to {}", path.display()))?;
     }
     let color = format == Format::Text && stdout_color();
@@ -727,28 +736,6 @@ fn emit_plan(plan: &Plan, format: Format, out: Option<&Path>) -> Result<()> {
     render::render(plan, format, color, &mut stdout)?;
     stdout.flush()?;
     Ok(())
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it into place.
-fn write_file_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(|| "plan".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 fn cmd_fingerprint(path: &Path) -> Result<u8> {
@@ -1170,7 +1157,7 @@ fn cmd_drift(args: &DriftArgs, clock: Clock) -> Result<u8> {
     let mut json = serde_json::to_vec_pretty(&report)?;
     json.push(b'\n');
     if let Some(path) = &args.out {
-        write_file_atomically(path, &json)
+        durable::replace(path, &json, PLAIN_FILE_MODE)
             .with_context(|| format!("cannot write the drift report to {}", path.display()))?;
     }
     match args.format {
@@ -1204,11 +1191,15 @@ fn cmd_import(args: &ImportArgs, clock: Clock) -> Result<u8> {
         .with_context(|| format!("cannot create {}", args.out.join("keys").display()))?;
     for (relative, pem) in &exported.key_files {
         let path = args.out.join(relative);
-        write_new_file(&path, pem.as_bytes())
+        durable::create_new(&path, pem.as_bytes(), PUBLIC_FILE_MODE)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    write_new_file(&manifest_path, exported.manifest.as_bytes())
-        .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    durable::create_new(
+        &manifest_path,
+        exported.manifest.as_bytes(),
+        PUBLIC_FILE_MODE,
+    )
+    .with_context(|| format!("cannot write {}", manifest_path.display()))?;
     writeln!(
         io::stderr(),
         "wrote {} ({} users, {} groups) and {} key file(s)",
@@ -1218,17 +1209,4 @@ fn cmd_import(args: &ImportArgs, clock: Clock) -> Result<u8> {
         exported.key_files.len()
     )?;
     Ok(EXIT_OK)
-}
-
-/// Creates `path` (which must not exist) with `bytes`, mode 0644 (less under a stricter
-/// umask): only public keys and the manifest are written this way.
-fn write_new_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
 }

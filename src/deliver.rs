@@ -6,8 +6,8 @@
 //! Shell: owns the filesystem side of a password reset. The directory is created 0700 when
 //! missing; an existing one that is a symlink, not a directory, or group/world-writable is
 //! refused. Every file is new (`O_CREAT|O_EXCL`, `O_NOFOLLOW`, mode 0600 from creation),
-//! written, `fsync`ed, and its directory `fsync`ed before [`deliver`] returns, so "delivered"
-//! means "on disk". [`preflight`] runs the same checks before the reset, so a reset is never
+//! written, `fsync`ed, and its directory `fsync`ed ([`crate::durable::create_new`]) before
+//! [`deliver`] returns, so "delivered" means "on disk". [`preflight`] runs the same checks before the reset, so a reset is never
 //! issued into a delivery that is bound to fail. [`check_recipient`] is pure (the manifest
 //! loader calls it).
 //!
@@ -25,6 +25,7 @@ use age::x25519;
 use secrecy::{ExposeSecret as _, SecretString};
 use zeroize::Zeroizing;
 
+use crate::durable::{self, DurableError};
 use crate::model::UserName;
 
 /// Where a one-time password went.
@@ -252,12 +253,10 @@ pub fn deliver(
             plain
         }
     };
-    let dir_handle = open_dir(dir)?;
+    // Checked (and held open) while the file is created in it.
+    let _dir_handle = open_dir(dir)?;
     let path = dir.join(file_name(user, reset, sealed));
     write_new(&path, &contents)?;
-    dir_handle
-        .sync_all()
-        .map_err(io_error("sync the directory", dir))?;
     Ok(Delivered { path, sealed })
 }
 
@@ -279,7 +278,7 @@ fn seal(
 }
 
 /// Creates `dir` (0700, with any missing parents) if it is missing, refuses it if it is a
-/// symlink, not a directory, or group/world-writable, and returns a handle for `fsync`.
+/// symlink, not a directory, or group/world-writable, and returns the handle it checked.
 fn open_dir(dir: &Path) -> Result<fs::File, DeliverError> {
     match fs::symlink_metadata(dir) {
         Ok(_) => {}
@@ -310,7 +309,7 @@ fn open_dir(dir: &Path) -> Result<fs::File, DeliverError> {
             });
         }
     };
-    // Checked on the opened handle, so the directory checked is the one synced.
+    // Checked on the opened handle (not by path again), so no swap slips in between.
     let meta = handle
         .metadata()
         .map_err(io_error("inspect the secrets directory", dir))?;
@@ -325,37 +324,21 @@ fn open_dir(dir: &Path) -> Result<fs::File, DeliverError> {
 }
 
 /// Creates `path` (which must not exist, and is never followed) with mode 0600, writes
-/// `contents` and syncs it; removes it again if writing fails.
+/// `contents` and syncs it and its directory ([`durable::create_new`]); removes it again if
+/// writing fails.
 fn write_new(path: &Path, contents: &[u8]) -> Result<(), DeliverError> {
-    let created = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path);
-    let mut file = match created {
-        Ok(file) => file,
-        Err(e)
-            if matches!(e.kind(), io::ErrorKind::AlreadyExists)
-                || e.raw_os_error() == Some(libc::ELOOP) =>
-        {
-            let symlink = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-            return Err(DeliverError::Exists {
-                path: path.to_owned(),
-                symlink,
-            });
-        }
-        Err(e) => return Err(io_error("create", path)(e)),
-    };
-    let written = file
-        .write_all(contents)
-        .map_err(io_error("write", path))
-        .and_then(|()| file.sync_all().map_err(io_error("sync", path)));
-    if written.is_err() {
-        drop(file);
-        let _ = fs::remove_file(path);
-    }
-    written
+    durable::create_new(path, contents, 0o600).map_err(|e| match e {
+        DurableError::Exists { path, symlink } => DeliverError::Exists { path, symlink },
+        DurableError::Io {
+            action,
+            path,
+            error,
+        } => DeliverError::Io {
+            action,
+            path,
+            error,
+        },
+    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 //! writing twice.
 //!
 //! Shell: the file system. One writer at a time (the file is locked while an apply runs).
+//! Created 0600 (never through a symbolic link) with its directory `fsync`ed, by
+//! [`crate::durable::open_append`].
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -16,6 +18,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::durable::{self, DurableError};
 
 /// How long OCI honours a retry token.
 pub const RETRY_TOKEN_TTL_SECONDS: i64 = 24 * 3600;
@@ -93,7 +97,7 @@ impl Journal {
     /// # Errors
     /// I/O failures, or another apply holding the lock.
     pub fn open(dir: &Path, tenancy: &str) -> Result<Self, JournalError> {
-        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+        use std::os::unix::fs::DirBuilderExt as _;
         let tail: String = tenancy
             .rsplit('.')
             .next()
@@ -111,13 +115,10 @@ impl Journal {
             .mode(0o700)
             .create(dir)
             .map_err(io)?;
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io)?;
+        let file = durable::open_append(&path, 0o600).map_err(|e| match e {
+            DurableError::Io { error, .. } => io(error),
+            DurableError::Exists { .. } => io(std::io::ErrorKind::AlreadyExists.into()),
+        })?;
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => return Err(JournalError::Locked { path }),

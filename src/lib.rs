@@ -6,12 +6,16 @@
 //! [`oci::sign`], [`oci::wire`]. Shell: [`cli`], [`backend`], [`oci::client`], [`apply`],
 //! [`journal`], [`deliver`] (except its pure [`deliver::check_recipient`], which the manifest
 //! loader calls), [`emulator`], [`keygen`].
+//!
+//! Shell too: [`durable`], the one implementation of writing a file (create-new or atomic
+//! replace, the file and its directory fsynced), which every writer above uses.
 
 pub mod apply;
 pub mod backend;
 pub mod cli;
 pub mod deliver;
 pub mod drift;
+pub mod durable;
 pub mod emulator;
 pub mod journal;
 pub mod keygen;

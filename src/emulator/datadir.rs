@@ -1,17 +1,17 @@
 //! The emulator's data directory: creating it (mode 0700), the exclusive lock on
 //! `emulator.lock`, and the first-start bootstrap files: the admin's private key
-//! (`admin-key.pem`, mode 0600) and `oci-config` (profile `DEFAULT`), written atomically
-//! before the store commits the bootstrap (see `store::seed`).
+//! (`admin-key.pem`, mode 0600) and `oci-config` (profile `DEFAULT`, mode 0600), each
+//! replaced atomically ([`crate::durable::replace`]) before the store commits the bootstrap
+//! (see `store::seed`).
 //!
 //! Must not: print or log the private key; leave a half-written key or config behind.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use super::EmulatorError;
 use super::store::{Bootstrap, HOME_REGION, InitOutcome, Store};
-use crate::{keygen, snapshot};
+use crate::{durable, keygen, snapshot};
 
 /// The database file.
 pub const DB_FILE: &str = "emulator.db";
@@ -100,7 +100,11 @@ pub fn initialize(store: &Store, dir: &Path, seed: Option<&Path>) -> Result<(), 
     Ok(())
 }
 
-fn write_files(dir: &Path, outcome: &InitOutcome, private_pem: &str) -> io::Result<()> {
+fn write_files(
+    dir: &Path,
+    outcome: &InitOutcome,
+    private_pem: &str,
+) -> Result<(), durable::DurableError> {
     let key_path = dir.join(KEY_FILE);
     let mut key_text = zeroize::Zeroizing::new(String::with_capacity(private_pem.len() + 16));
     key_text.push_str(private_pem);
@@ -109,7 +113,7 @@ fn write_files(dir: &Path, outcome: &InitOutcome, private_pem: &str) -> io::Resu
     }
     // OCI's label convention; the OCI CLI warns about keys without it.
     key_text.push_str("OCI_API_KEY\n");
-    write_private(&key_path, key_text.as_bytes())?;
+    durable::replace(&key_path, key_text.as_bytes(), 0o600)?;
     let config = format!(
         "[DEFAULT]\nuser={}\nfingerprint={}\nkey_file={}\ntenancy={}\nregion={HOME_REGION}\n",
         outcome.admin_user,
@@ -117,31 +121,5 @@ fn write_files(dir: &Path, outcome: &InitOutcome, private_pem: &str) -> io::Resu
         key_path.display(),
         outcome.tenancy
     );
-    write_private(&dir.join(CONFIG_FILE), config.as_bytes())?;
-    File::open(dir)?.sync_all()
-}
-
-/// Writes `bytes` to `path` atomically (temporary file with mode 0600, fsync, rename).
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut f = options.open(&tmp)?;
-        #[cfg(unix)]
-        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    durable::replace(&dir.join(CONFIG_FILE), config.as_bytes(), 0o600)
 }
