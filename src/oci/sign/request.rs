@@ -288,7 +288,8 @@ mod tests {
     /// RSASSA-PKCS1-v1_5 is deterministic and RSA is a permutation of Z_n, so for a given key
     /// and message exactly one `k`-byte signature verifies: verification of the expected bytes
     /// over our signing string is the same statement as "signing our string yields exactly
-    /// these bytes". (aws-lc-rs cannot load the 1024-bit doc key for signing; see the header.)
+    /// these bytes". (aws-lc-rs cannot load the 1024-bit doc key for signing; see the
+    /// `oci::sign` module header.)
     #[test]
     fn every_vector_signature_is_the_unique_signature_of_our_signing_string() {
         let spki = doc_spki();
