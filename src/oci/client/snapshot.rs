@@ -5,7 +5,7 @@
 //! Reads only: it must not write, and must not filter or rewrite objects (the snapshot module
 //! decides what is live).
 
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures_util::{StreamExt as _, TryStreamExt as _};
 
 use super::{ClientError, IdentityClient, MembershipFilter};
 use crate::model::Ocid;
@@ -99,7 +99,7 @@ impl IdentityClient {
         let mut total = 4;
         progress(0, total);
         let first: Vec<Found> =
-            futures::stream::iter([Job::Users, Job::Groups, Job::Policies, Job::Domains])
+            futures_util::stream::iter([Job::Users, Job::Groups, Job::Policies, Job::Domains])
                 .map(run)
                 .buffer_unordered(parallelism)
                 .try_collect()
@@ -130,7 +130,7 @@ impl IdentityClient {
         let mut done = total;
         total += jobs.len();
         progress(done, total);
-        let mut second = futures::stream::iter(jobs)
+        let mut second = futures_util::stream::iter(jobs)
             .map(run)
             .buffer_unordered(parallelism);
         while let Some(found) = second.try_next().await? {
