@@ -13,6 +13,7 @@ pub mod cli;
 pub mod deliver;
 pub mod drift;
 pub mod emulator;
+pub mod hex;
 pub mod journal;
 pub mod keygen;
 pub mod keys;

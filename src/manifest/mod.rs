@@ -16,6 +16,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use crate::hex;
 use crate::keys;
 use crate::limits::{self, FieldLimit};
 use crate::model::{
@@ -101,7 +102,7 @@ pub fn load(source: &str, file: &str, key_files: &dyn KeyFiles) -> Result<Loaded
         errors.sort_by(|a, b| a.location.cmp(&b.location));
         return Err(ManifestErrors(errors));
     }
-    let digest = format!("sha256:{}", hex(&cx.digest.finalize()));
+    let digest = format!("sha256:{}", hex::lower(&cx.digest.finalize()));
     let diagnostics = check_manifest(&desired);
     Ok(Loaded {
         desired,
@@ -121,16 +122,6 @@ fn private_key_error(location: Location) -> ManifestError {
             .into(),
         snippet: None,
     }
-}
-
-/// Lowercase hex of `bytes`.
-#[must_use]
-pub fn hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// The 1-based line and column of a byte offset.
