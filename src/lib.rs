@@ -22,5 +22,6 @@ pub mod manifest;
 pub mod model;
 pub mod oci;
 pub mod plan;
+pub mod recipient;
 pub mod render;
 pub mod snapshot;

@@ -346,7 +346,7 @@ impl Normalizer<'_> {
         }
         if let Some(p) = u.console_password {
             let location = self.loc(p.reset.referenced);
-            if let Some(Err(why)) = p.deliver_to.as_deref().map(crate::deliver::check_recipient) {
+            if let Some(Err(why)) = p.deliver_to.as_deref().map(crate::recipient::check) {
                 self.error(
                     p.reset.referenced,
                     format!("console_password.deliver_to of user `{}` {why}", u.name.value),
