@@ -26,8 +26,8 @@ use crate::model::{
 };
 use crate::oci::client::{ClientError, IdentityClient, MembershipFilter, RetryToken};
 use crate::oci::wire;
-use crate::plan::rules::Severity;
 use crate::plan::{Action, ActorSpec, Change, StepChecker};
+use crate::rules::Severity;
 use crate::snapshot::Snapshot;
 
 /// What happened to one step.

@@ -24,4 +24,5 @@ pub mod oci;
 pub mod plan;
 pub mod recipient;
 pub mod render;
+pub mod rules;
 pub mod snapshot;

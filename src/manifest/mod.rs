@@ -11,7 +11,7 @@
 pub mod export;
 pub mod raw;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use sha2::{Digest, Sha256};
@@ -23,7 +23,7 @@ use crate::model::{
     Desired, DesiredCapabilities, DesiredGroup, DesiredKey, DesiredUser, Fingerprint, GroupName,
     Limits, Location, Ocid, PasswordReset, Prune, UserName, valid_group_name, valid_user_name,
 };
-use crate::plan::rules::{Diagnostic, check_manifest};
+use crate::rules::{Diagnostic, check_manifest};
 
 /// Reads a key file named in the manifest. `relative` has already been checked to be a plain
 /// relative path without `..`; the implementation must still refuse to leave the manifest's
@@ -556,18 +556,6 @@ fn listed_twice(
 /// Parses `90d` into 90.
 fn parse_days(s: &str) -> Option<u32> {
     s.trim().strip_suffix('d')?.parse().ok()
-}
-
-/// The groups a manifest mentions anywhere (declared or referenced by a user).
-#[must_use]
-pub fn referenced_groups(desired: &Desired) -> BTreeSet<&GroupName> {
-    desired
-        .users
-        .values()
-        .filter_map(|u| u.groups.as_ref())
-        .flat_map(BTreeMap::keys)
-        .chain(desired.groups.keys())
-        .collect()
 }
 
 #[cfg(test)]

@@ -4,13 +4,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 
-use super::rules::{self, Diagnostic, RULES, Rule, Severity};
 use super::{Action, ActorSpec, Authority, Change, Options, Plan, plan, simulate};
 use crate::model::{
     ADMINISTRATORS, ApiKey, Capabilities, Desired, DesiredGroup, DesiredKey, DesiredUser,
     Fingerprint, Group, GroupName, Location, MAX_API_KEYS, Membership, Ocid, PasswordReset, Policy,
     State, User, UserName,
 };
+use crate::rules::{self, Diagnostic, RULES, Rule, Severity};
 
 // ---------------------------------------------------------------------------------------------
 // Builders
