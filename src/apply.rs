@@ -26,8 +26,8 @@ use crate::model::{
 };
 use crate::oci::client::{ClientError, IdentityClient, MembershipFilter, RetryToken};
 use crate::oci::wire;
-use crate::plan::rules::Severity;
 use crate::plan::{Action, ActorSpec, Change, StepChecker};
+use crate::rules::Severity;
 use crate::snapshot::Snapshot;
 
 /// What happened to one step.
@@ -210,7 +210,7 @@ pub struct Run<'a> {
 #[must_use]
 pub fn plan_id(changes: &[Change]) -> String {
     let json = serde_json::to_vec(changes).unwrap_or_default();
-    format!("sha256:{}", crate::manifest::hex(&Sha256::digest(&json)))
+    format!("sha256:{}", crate::hex::lower(&Sha256::digest(&json)))
 }
 
 /// `sha256:` of what a step sends (never the content itself: it may be a public key, but the
@@ -223,7 +223,7 @@ fn request_digest(change: &Change) -> String {
         &change.public_key,
     ))
     .unwrap_or_default();
-    format!("sha256:{}", crate::manifest::hex(&Sha256::digest(&json)))
+    format!("sha256:{}", crate::hex::lower(&Sha256::digest(&json)))
 }
 
 /// Whether `change` touches what `failed` touched (the same user, or the same group).

@@ -1,8 +1,12 @@
 //! Where live state comes from: an OCI profile (the config file, its key file, an optional
-//! endpoint) turned into a connected [`IdentityClient`], plus the actor that profile names.
+//! endpoint) turned into a connected [`IdentityClient`], plus the actor that profile names;
+//! and the tenancy read through that client as a snapshot (`fetch`:
+//! [`IdentityClient::fetch_snapshot`], [`IdentityClient::fetch_own_snapshot`]).
 //!
 //! Shell: reads the config and key files and the environment (`OCI_CLI_PASSPHRASE`, `HOME`).
 //! It never prints or stores key material or passphrases; errors name the file and the cause.
+
+mod fetch;
 
 use std::path::{Path, PathBuf};
 

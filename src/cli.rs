@@ -434,7 +434,7 @@ fn cmd_validate(path: &Path) -> Result<u8> {
     let errors = loaded
         .diagnostics
         .iter()
-        .filter(|d| d.severity == plan::rules::Severity::Error)
+        .filter(|d| d.severity == crate::rules::Severity::Error)
         .count();
     if errors > 0 {
         writeln!(

@@ -7,9 +7,9 @@
 //! missing; an existing one that is a symlink, not a directory, or group/world-writable is
 //! refused. Every file is new (`O_CREAT|O_EXCL`, `O_NOFOLLOW`, mode 0600 from creation),
 //! written, `fsync`ed, and its directory `fsync`ed ([`crate::durable::create_new`]) before
-//! [`deliver`] returns, so "delivered" means "on disk". [`preflight`] runs the same checks before the reset, so a reset is never
-//! issued into a delivery that is bound to fail. [`check_recipient`] is pure (the manifest
-//! loader calls it).
+//! [`deliver`] returns, so "delivered" means "on disk". [`preflight`] runs the same checks
+//! before the reset, so a reset is never issued into a delivery that is bound to fail. The
+//! recipient is parsed by the core [`recipient`] module, which the manifest loader also uses.
 //!
 //! Must not: print or log anything; put a password byte in an error, a `Debug` or a return
 //! value; overwrite or follow an existing file; write a file before encryption succeeded.
@@ -27,6 +27,7 @@ use zeroize::Zeroizing;
 
 use crate::durable::{self, DurableError};
 use crate::model::UserName;
+use crate::recipient;
 
 /// Where a one-time password went.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,38 +115,13 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Deli
     }
 }
 
-/// Whether `s` is an age X25519 recipient (`age1…`, as `age-keygen -y` prints). Pure; the
-/// error says what is wrong and shows `s`, unless `s` looks like an age *secret* key, which
-/// is never echoed.
-///
-/// # Errors
-/// A one-line reason, phrased to follow "`deliver_to` ".
-pub fn check_recipient(s: &str) -> Result<(), String> {
-    parse_recipient(s).map(drop)
-}
-
-fn parse_recipient(s: &str) -> Result<x25519::Recipient, String> {
-    if s.to_ascii_uppercase().contains("AGE-SECRET-KEY-") {
-        return Err(
-            "holds an age SECRET key (not shown), not a recipient: treat that \
-                    identity as leaked, and give its public recipient (`age-keygen -y`) instead"
-                .to_owned(),
-        );
-    }
-    s.parse::<x25519::Recipient>().map_err(|why| {
-        format!(
-            "`{s}` is not an age X25519 recipient ({why}); give one like `age1…` as printed by `age-keygen -y`"
-        )
-    })
-}
-
 fn recipient_for(
     user: &UserName,
     recipient: Option<&str>,
 ) -> Result<Option<x25519::Recipient>, DeliverError> {
     recipient
         .map(|r| {
-            parse_recipient(r).map_err(|reason| DeliverError::Recipient {
+            recipient::parse(r).map_err(|reason| DeliverError::Recipient {
                 user: user.clone(),
                 reason,
             })
@@ -344,8 +320,6 @@ fn write_new(path: &Path, contents: &[u8]) -> Result<(), DeliverError> {
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt as _;
-
-    use age::secrecy::ExposeSecret as _;
 
     use super::*;
 
@@ -559,31 +533,13 @@ mod tests {
             assert!(text.contains("user alice"), "{text}");
             assert!(text.contains(&format!("`{bad}`")), "{text}");
             no_password(&e);
-            assert!(check_recipient(bad).is_err());
+            assert!(recipient::check(bad).is_err());
             assert!(matches!(
                 preflight(&dir, &alice(), 1, Some(bad)),
                 Err(DeliverError::Recipient { .. })
             ));
         }
         assert!(!dir.exists(), "a bad recipient creates nothing");
-    }
-
-    #[test]
-    fn an_age_secret_key_given_as_recipient_is_never_echoed() {
-        let identity = x25519::Identity::generate();
-        let key = identity.to_string();
-        let why = check_recipient(key.expose_secret()).unwrap_err();
-        assert!(why.contains("SECRET key"), "{why}");
-        assert!(!why.contains(key.expose_secret()), "{why}");
-        let lower = key.expose_secret().to_ascii_lowercase();
-        assert!(!check_recipient(&lower).unwrap_err().contains(&lower));
-    }
-
-    #[test]
-    fn check_recipient_accepts_a_real_recipient() {
-        let r = x25519::Identity::generate().to_public().to_string();
-        assert!(r.starts_with("age1"));
-        check_recipient(&r).unwrap();
     }
 
     #[test]

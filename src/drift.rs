@@ -13,8 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::rules::Rule;
 use crate::plan::{Action, Plan};
+use crate::rules::Rule;
 
 /// The drift report format version.
 pub const FORMAT_VERSION: u32 = 1;

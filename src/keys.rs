@@ -20,6 +20,7 @@ use pkcs1::der::{Decode as _, Encode as _, asn1::BitStringRef};
 use spki::{ObjectIdentifier, SubjectPublicKeyInfoRef};
 use zeroize::Zeroizing;
 
+use crate::hex;
 use crate::model::Fingerprint;
 
 /// The smallest RSA modulus OCI accepts for an API key, in bits.
@@ -217,19 +218,8 @@ impl PublicKey {
 /// The bytes are hashed as given; call [`PublicKey::from_spki_der`] first to validate them.
 #[must_use]
 pub fn fingerprint_of_spki_der(der: &[u8]) -> Fingerprint {
-    let digest = Md5::digest(der);
-    let mut s = String::with_capacity(47);
-    for (i, byte) in digest.iter().enumerate() {
-        if i > 0 {
-            s.push(':');
-        }
-        s.push(char::from(HEX[usize::from(byte >> 4)]));
-        s.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    Fingerprint::new(s)
+    Fingerprint::new(hex::lower_separated(&Md5::digest(der), ':'))
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Why `key` does not meet the API-key rule (RSA, [`MIN_RSA_BITS`] to [`MAX_RSA_BITS`] bits),
 /// or `None` when it does.

@@ -1,14 +1,18 @@
 //! ociam keeps OCI IAM users, groups, memberships, API keys and console-password resets as
 //! code. The library holds everything; `main.rs` only calls [`cli::run`].
 //!
-//! Pure core (no files, network, environment, clock or randomness): [`model`], [`limits`],
-//! [`keys`], [`manifest`], [`snapshot`], [`plan`], [`render`], [`drift`], [`oci::config`],
-//! [`oci::sign`], [`oci::wire`]. Shell: [`cli`], [`backend`], [`oci::client`], [`apply`],
-//! [`journal`], [`deliver`] (except its pure [`deliver::check_recipient`], which the manifest
-//! loader calls), [`emulator`], [`keygen`].
+//! Pure core (no files, network, environment, clock or randomness), from the bottom up:
+//! [`limits`], [`model`], [`hex`], [`recipient`], [`oci::wire`], [`keys`], [`rules`],
+//! [`oci::sign`], [`oci::config`], [`manifest`], [`snapshot`], [`plan`], [`render`],
+//! [`drift`]. Shell: [`cli`], [`backend`], [`oci::client`], [`apply`], [`journal`],
+//! [`deliver`], [`emulator`], [`keygen`], and [`durable`], the one implementation of writing
+//! a file (create-new or atomic replace, the file and its directory fsynced), which every
+//! writer uses.
 //!
-//! Shell too: [`durable`], the one implementation of writing a file (create-new or atomic
-//! replace, the file and its directory fsynced), which every writer above uses.
+//! Layers: a core module uses only core modules, and no two modules depend on each other,
+//! directly or through others; what two sides share moves down to a module both can use
+//! (rule ids and diagnostics: [`rules`]; age recipients: [`recipient`]; [`hex`]).
+//! `.ci/layers.py`, run by `.ci/run`, checks both rules and holds these lists.
 
 pub mod apply;
 pub mod backend;
@@ -17,6 +21,7 @@ pub mod deliver;
 pub mod drift;
 pub mod durable;
 pub mod emulator;
+pub mod hex;
 pub mod journal;
 pub mod keygen;
 pub mod keys;
@@ -25,5 +30,7 @@ pub mod manifest;
 pub mod model;
 pub mod oci;
 pub mod plan;
+pub mod recipient;
 pub mod render;
+pub mod rules;
 pub mod snapshot;

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::manifest::hex;
+use crate::hex;
 use crate::model::{
     ApiKey, Capabilities, Fingerprint, Group, GroupName, MAX_API_KEYS, Membership, OWNERSHIP_TAG,
     Ocid, Policy, RESET_TAG, State, User, UserName,
@@ -386,7 +386,7 @@ impl Snapshot {
             keys.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
         }
         let json = serde_json::to_vec(&canonical).unwrap_or_default();
-        format!("sha256:{}", hex(&Sha256::digest(&json)))
+        format!("sha256:{}", hex::lower(&Sha256::digest(&json)))
     }
 }
 

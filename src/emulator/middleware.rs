@@ -35,7 +35,7 @@ fn hex32() -> String {
         b[8..].copy_from_slice(&n.to_be_bytes());
         b
     });
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
+    crate::hex::upper(&bytes)
 }
 
 fn caller_request_id(req: &Request) -> Option<String> {

@@ -501,7 +501,7 @@ impl<'a> Tx<'a> {
     fn new_etag(&self) -> Result<String, StoreError> {
         let seq = self.next_seq()?;
         let digest = Sha256::digest(format!("etag/{}/{seq}", self.tenancy).as_bytes());
-        let mut s = hex(&digest);
+        let mut s = crate::hex::lower(&digest);
         s.truncate(40);
         Ok(s)
     }
@@ -677,17 +677,6 @@ fn parse_millis(time: Option<&str>) -> Option<i64> {
         .parse::<jiff::Timestamp>()
         .ok()
         .map(jiff::Timestamp::as_millisecond)
-}
-
-/// Lowercase hex.
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// Freeform tags as the API carries them.

@@ -300,7 +300,7 @@ mod tests {
         let errors: Vec<_> = loaded
             .diagnostics
             .iter()
-            .filter(|d| d.severity == plan::rules::Severity::Error)
+            .filter(|d| d.severity == crate::rules::Severity::Error)
             .collect();
         assert!(errors.is_empty(), "{errors:?}\n{}", exported.manifest);
         let plan = plan::plan(
@@ -382,7 +382,7 @@ mod tests {
         assert!(
             plan.diagnostics
                 .iter()
-                .all(|d| d.rule != plan::rules::Rule::NameCase),
+                .all(|d| d.rule != crate::rules::Rule::NameCase),
             "{:#?}",
             plan.diagnostics
         );

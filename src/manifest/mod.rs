@@ -11,18 +11,19 @@
 pub mod export;
 pub mod raw;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use crate::hex;
 use crate::keys;
 use crate::limits::{self, FieldLimit};
 use crate::model::{
     Desired, DesiredCapabilities, DesiredGroup, DesiredKey, DesiredUser, Fingerprint, GroupName,
     Limits, Location, Ocid, PasswordReset, Prune, UserName, valid_group_name, valid_user_name,
 };
-use crate::plan::rules::{Diagnostic, check_manifest};
+use crate::rules::{Diagnostic, check_manifest};
 
 /// Reads a key file named in the manifest. `relative` has already been checked to be a plain
 /// relative path without `..`; the implementation must still refuse to leave the manifest's
@@ -101,7 +102,7 @@ pub fn load(source: &str, file: &str, key_files: &dyn KeyFiles) -> Result<Loaded
         errors.sort_by(|a, b| a.location.cmp(&b.location));
         return Err(ManifestErrors(errors));
     }
-    let digest = format!("sha256:{}", hex(&cx.digest.finalize()));
+    let digest = format!("sha256:{}", hex::lower(&cx.digest.finalize()));
     let diagnostics = check_manifest(&desired);
     Ok(Loaded {
         desired,
@@ -121,16 +122,6 @@ fn private_key_error(location: Location) -> ManifestError {
             .into(),
         snippet: None,
     }
-}
-
-/// Lowercase hex of `bytes`.
-#[must_use]
-pub fn hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// The 1-based line and column of a byte offset.
@@ -355,7 +346,7 @@ impl Normalizer<'_> {
         }
         if let Some(p) = u.console_password {
             let location = self.loc(p.reset.referenced);
-            if let Some(Err(why)) = p.deliver_to.as_deref().map(crate::deliver::check_recipient) {
+            if let Some(Err(why)) = p.deliver_to.as_deref().map(crate::recipient::check) {
                 self.error(
                     p.reset.referenced,
                     format!("console_password.deliver_to of user `{}` {why}", u.name.value),
@@ -565,18 +556,6 @@ fn listed_twice(
 /// Parses `90d` into 90.
 fn parse_days(s: &str) -> Option<u32> {
     s.trim().strip_suffix('d')?.parse().ok()
-}
-
-/// The groups a manifest mentions anywhere (declared or referenced by a user).
-#[must_use]
-pub fn referenced_groups(desired: &Desired) -> BTreeSet<&GroupName> {
-    desired
-        .users
-        .values()
-        .filter_map(|u| u.groups.as_ref())
-        .flat_map(BTreeMap::keys)
-        .chain(desired.groups.keys())
-        .collect()
 }
 
 #[cfg(test)]

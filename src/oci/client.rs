@@ -2,8 +2,8 @@
 //! operation ociam uses, talking to the real service exactly as Oracle's SDKs do (signed
 //! requests, SDK headers, paging, retries with one `opc-retry-token` per create, writes to the
 //! home region, eventual-consistency retries) and to ociam's emulator through an explicit
-//! loopback endpoint. [`IdentityClient::fetch_snapshot`] reads a whole tenancy into a
-//! [`Snapshot`](crate::snapshot::Snapshot).
+//! loopback endpoint. (Reading a whole tenancy into a snapshot,
+//! [`IdentityClient::fetch_snapshot`], is built on these calls in the shell's `backend`.)
 //!
 //! Shell: this module owns the network, reads the injected clock and draws randomness (request
 //! ids, retry tokens, jitter). It must not decide what to change (that is the planner's and the
@@ -12,13 +12,11 @@
 //! is never logged.
 //!
 //! Submodules: `config` ([`ClientConfig`], [`Response`]), [`endpoint`] (regions and URLs,
-//! pure), `error` ([`ClientError`]), `transport` (signing, sending, retry, paging) and
-//! `snapshot` ([`IdentityClient::fetch_snapshot`]).
+//! pure), `error` ([`ClientError`]) and `transport` (signing, sending, retry, paging).
 
 mod config;
 pub mod endpoint;
 mod error;
-mod snapshot;
 mod transport;
 
 #[cfg(test)]
@@ -186,6 +184,12 @@ impl IdentityClient {
     #[must_use]
     pub fn tenancy(&self) -> &Ocid {
         &self.inner.tenancy
+    }
+
+    /// How many list requests [`IdentityClient::fetch_snapshot`] keeps in flight (at least 1).
+    #[must_use]
+    pub fn parallelism(&self) -> usize {
+        self.inner.parallelism
     }
 
     /// The configured base endpoint.

@@ -11,8 +11,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::authority::StatementRef;
-use super::rules::{Diagnostic, Severity};
 use crate::model::{Fingerprint, GroupName, Ocid, UserName};
+use crate::rules::{Diagnostic, Severity};
 
 /// The plan format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;

@@ -15,10 +15,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::change::{Action, Attributes, Change};
 use super::precondition;
-use super::rules::{self, Diagnostic, Rule};
 use crate::model::{
     Capabilities, Desired, DesiredUser, Fingerprint, GroupName, Membership, State, User, UserName,
 };
+use crate::rules::{self, Diagnostic, Rule};
 
 /// The result of diffing.
 #[derive(Debug, Default)]
@@ -493,9 +493,20 @@ fn diff_keys(live: &State, name: &UserName, keys: &[crate::model::DesiredKey], d
     }
 }
 
+/// The groups a manifest mentions anywhere (declared or referenced by a user).
+fn referenced_groups(desired: &Desired) -> BTreeSet<&GroupName> {
+    desired
+        .users
+        .values()
+        .filter_map(|u| u.groups.as_ref())
+        .flat_map(BTreeMap::keys)
+        .chain(desired.groups.keys())
+        .collect()
+}
+
 /// Prunes owned objects the manifest does not list, and notes the rest.
 fn unmanaged(desired: &Desired, live: &State, d: &mut Diff) {
-    let referenced = crate::manifest::referenced_groups(desired);
+    let referenced = referenced_groups(desired);
     let mut users = Vec::new();
     for (name, u) in &live.users {
         if desired.users.contains_key(name) {

@@ -1,7 +1,7 @@
 //! The planner: `plan(desired, live, actor, options) -> Plan`, the single entry point.
 //!
 //! diff ([`diff`]) → deterministic order ([`order`]) → step-by-step simulation as the actor
-//! ([`simulate`]), checking every rule of [`rules`] at every step ([`step`]) with OCI's
+//! ([`simulate`]), checking every rule of [`crate::rules`] at every step ([`step`]) with OCI's
 //! per-operation permission model ([`authority`]). Rule violations are diagnostics inside the
 //! plan, never `Err`.
 //!
@@ -12,7 +12,6 @@ pub mod change;
 pub mod diff;
 pub mod order;
 pub mod precondition;
-pub mod rules;
 pub mod simulate;
 pub mod step;
 #[cfg(test)]
@@ -24,10 +23,10 @@ pub use change::{
     Action, Actor, ActorAuthority, Attributes, Authority, Change, FORMAT_VERSION, KeySlots, Kind,
     Plan, Precondition, Summary,
 };
-use rules::{Diagnostic, Rule};
 pub use step::StepChecker;
 
 use crate::model::{Desired, Fingerprint, GroupName, State, UserName};
+use crate::rules::{Diagnostic, Rule};
 use authority::{Policies, Principal};
 
 /// The user whose credentials will run the plan.

@@ -10,11 +10,11 @@ use std::collections::BTreeSet;
 use sha2::{Digest, Sha256};
 
 use super::change::{Action, Plan, Precondition};
-use crate::manifest::hex;
+use crate::hex;
 use crate::model::{Fingerprint, Group, GroupName, Membership, State, User, UserName};
 
 fn digest(text: &str) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(text.as_bytes())))
+    format!("sha256:{}", hex::lower(&Sha256::digest(text.as_bytes())))
 }
 
 fn user_digest(u: &User) -> String {

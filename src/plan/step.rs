@@ -9,9 +9,9 @@
 
 use super::authority::{self, Basis, Decision, Operation, Policies, Principal, Target};
 use super::change::{Action, Authority, Change};
-use super::rules::{self, Diagnostic, Rule, Severity};
 use super::{ActorSpec, simulate};
 use crate::model::{ADMINISTRATORS, Desired, GroupName, MAX_API_KEYS, Membership, State};
+use crate::rules::{self, Diagnostic, Rule, Severity};
 
 /// The OCI operations a step makes, each with its target, in the order apply makes them. A
 /// password reset also writes the user's reset tag (UpdateUser).

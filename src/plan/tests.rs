@@ -4,13 +4,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 
-use super::rules::{self, Diagnostic, RULES, Rule, Severity};
 use super::{Action, ActorSpec, Authority, Change, Options, Plan, plan, simulate};
 use crate::model::{
     ADMINISTRATORS, ApiKey, Capabilities, Desired, DesiredGroup, DesiredKey, DesiredUser,
     Fingerprint, Group, GroupName, Location, MAX_API_KEYS, Membership, Ocid, PasswordReset, Policy,
     State, User, UserName,
 };
+use crate::rules::{self, Diagnostic, RULES, Rule, Severity};
 
 // ---------------------------------------------------------------------------------------------
 // Builders
@@ -1561,7 +1561,9 @@ fn a_policy_statement_that_does_not_parse_is_a_warning_naming_its_policy_and_gra
     assert_eq!(hits[0].severity, Severity::Warning);
     assert_eq!(hits[0].subject, "policy.policy-0");
     assert!(
-        hits[0].message.contains("`Allow grop ops to manage users in tenancy`"),
+        hits[0]
+            .message
+            .contains("`Allow grop ops to manage users in tenancy`"),
         "{}",
         hits[0].message
     );

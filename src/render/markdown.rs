@@ -23,8 +23,8 @@ use super::{
     granting_policies, is_signing_key, sanitize, short_ocid, slots_after,
 };
 use crate::model::MAX_API_KEYS;
-use crate::plan::rules::{Diagnostic, Severity};
 use crate::plan::{Authority, Change, KeySlots, Kind, Plan};
+use crate::rules::{Diagnostic, Severity};
 
 /// The most characters (measured as UTF-8 bytes) a rendered comment may have.
 pub const MAX_MARKDOWN_CHARS: usize = 60_000;
@@ -631,7 +631,7 @@ mod tests {
     #[test]
     fn every_section_is_cut_when_all_are_huge() {
         use crate::model::UserName;
-        use crate::plan::rules::Rule;
+        use crate::rules::Rule;
         let mut plan = samples::large_plan(20_000);
         for i in 0..5_000 {
             plan.diagnostics.push(

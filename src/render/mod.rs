@@ -16,8 +16,8 @@ use std::io::{self, Write};
 use std::str::FromStr;
 
 use crate::plan::Plan;
-use crate::plan::rules::{Diagnostic, Severity};
 use crate::plan::{Attributes, Change};
+use crate::rules::{Diagnostic, Severity};
 
 pub mod json;
 pub mod markdown;
@@ -290,10 +290,10 @@ pub(crate) mod samples {
     //! Sample plans shared by the renderers' tests.
 
     use crate::model::{Fingerprint, GroupName, Location, Ocid, UserName};
-    use crate::plan::rules::{self, Diagnostic, Rule, Severity};
     use crate::plan::{
         Action, Actor, Attributes, Authority, Change, FORMAT_VERSION, KeySlots, Plan, Precondition,
     };
+    use crate::rules::{self, Diagnostic, Rule, Severity};
 
     /// The tenancy of every sample.
     pub const TENANCY: &str = "ocid1.tenancy.oc1..aaaaaaaa3kq7xw2bexample7tenancy5r4e2q";

@@ -22,8 +22,8 @@ use super::{
     is_signing_key, sanitize,
 };
 use crate::model::MAX_API_KEYS;
-use crate::plan::rules::{Diagnostic, Severity};
 use crate::plan::{Authority, Change, Kind, Plan};
+use crate::rules::{Diagnostic, Severity};
 
 /// The longest action name (`reset_console_password`), for aligning subjects.
 const ACTION_WIDTH: usize = 22;

@@ -119,7 +119,7 @@ impl Env {
 }
 
 fn sha256_hex(s: &str) -> String {
-    ociam::manifest::hex(&Sha256::digest(s.as_bytes()))
+    ociam::hex::lower(&Sha256::digest(s.as_bytes()))
 }
 
 fn mode(path: &Path) -> u32 {

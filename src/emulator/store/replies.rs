@@ -8,7 +8,8 @@ use rusqlite::OptionalExtension as _;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use super::{StoreError, Tx, hex};
+use super::{StoreError, Tx};
+use crate::hex;
 
 /// A response as the store persists it for retry-token replay: status, the `etag`, `location`
 /// and `opc-next-page` headers, and the JSON body.
@@ -101,7 +102,7 @@ impl RetryKey {
         h.update(body);
         Self {
             token: token.to_owned(),
-            request_hash: hex(&h.finalize()),
+            request_hash: hex::lower(&h.finalize()),
         }
     }
 }

@@ -13,8 +13,9 @@ use super::objects::{UiPassword, UiPasswordInformation};
 use super::paging::{Keyed, Page, PageRequest, paginate};
 use super::{
     DefinedTags, FreeformTags, Row, StoreError, Table, Tx, check_description, check_email,
-    check_etag, encode, hex,
+    check_etag, encode,
 };
+use crate::hex;
 use crate::model::UserName;
 use crate::oci::wire;
 use crate::plan::authority::{Operation, Target};
@@ -451,7 +452,7 @@ impl Tx<'_> {
                 user_id,
                 etag,
                 encode(Table::UiPasswords, &info)?,
-                hex(&Sha256::digest(password.as_bytes()))
+                hex::lower(&Sha256::digest(password.as_bytes()))
             ],
         )?;
         // With identity domains OCI emails the user a reset link instead, and the answer carries

@@ -260,7 +260,8 @@ pub fn encode_segment(segment: &str) -> String {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push_str(&crate::hex::upper(&[b]));
         }
     }
     out

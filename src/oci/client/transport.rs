@@ -212,7 +212,7 @@ fn jitter_fraction() -> f64 {
 pub fn new_request_id() -> Result<String, ClientError> {
     let mut bytes = [0_u8; 16];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| ClientError::Random)?;
-    Ok(bytes.iter().map(|b| format!("{b:02X}")).collect())
+    Ok(crate::hex::upper(&bytes))
 }
 
 /// An `opc-retry-token`: the service replays the first result of a create retried with the

@@ -254,7 +254,7 @@ fn every_table_row_that_is_one_plan_step_plans_as_oracles_reference_says() {
         let refused = p
             .diagnostics
             .iter()
-            .any(|d| d.rule == plan::rules::Rule::NotAuthorized && d.step == Some(step.seq));
+            .any(|d| d.rule == crate::rules::Rule::NotAuthorized && d.step == Some(step.seq));
         if (step.authority != Authority::None) != row.allowed || refused == row.allowed {
             wrong.push(format!(
                 "row {} ({}): {action} expected {}, planned {:?}: {:?}",

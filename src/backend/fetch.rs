@@ -2,13 +2,17 @@
 //! concurrency and returned in a deterministic order, objects exactly as the service sent them,
 //! plus the tenancy's kind (ListDomains: identity domains or classic).
 //!
+//! Shell: the network, through the client's list calls. It lives in `backend`, outside `oci`,
+//! because it builds the core's [`Snapshot`] while the core snapshot module reads the OCI
+//! objects of `oci::wire`: `oci` stays below `snapshot`.
+//!
 //! Reads only: it must not write, and must not filter or rewrite objects (the snapshot module
 //! decides what is live).
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
-use super::{ClientError, IdentityClient, MembershipFilter};
 use crate::model::Ocid;
+use crate::oci::client::{ClientError, IdentityClient, MembershipFilter};
 use crate::oci::wire::{self, ApiKey, Group, Policy, User, UserGroupMembership};
 use crate::snapshot::{self, Snapshot};
 
@@ -28,7 +32,7 @@ impl IdentityClient {
         }
         Ok(Snapshot {
             format_version: snapshot::FORMAT_VERSION,
-            tenancy: self.inner.tenancy.to_string(),
+            tenancy: self.tenancy().to_string(),
             users: vec![me],
             api_keys,
             ..Snapshot::default()
@@ -77,7 +81,7 @@ impl IdentityClient {
             Ok::<_, ClientError>(match job {
                 Job::Users => Found::Users(self.list_users().await?),
                 Job::Groups => Found::Groups(self.list_groups().await?),
-                Job::Policies => Found::Policies(self.list_policies(&self.inner.tenancy).await?),
+                Job::Policies => Found::Policies(self.list_policies(self.tenancy()).await?),
                 Job::Domains => Found::Domains(self.has_identity_domains().await?),
                 Job::Members(group) => Found::Members(
                     self.list_user_group_memberships(MembershipFilter::Group(&group))
@@ -89,11 +93,11 @@ impl IdentityClient {
                 }
             })
         };
-        let parallelism = self.inner.parallelism;
+        let parallelism = self.parallelism();
 
         let mut snapshot = Snapshot {
             format_version: snapshot::FORMAT_VERSION,
-            tenancy: self.inner.tenancy.to_string(),
+            tenancy: self.tenancy().to_string(),
             ..Snapshot::default()
         };
         let mut total = 4;

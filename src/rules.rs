@@ -1,11 +1,12 @@
 //! The named rules ociam enforces, their stable ids, and the diagnostics they produce.
 //!
 //! [`RULES`] is the one table of rule ids (they appear in every rendering and never change
-//! once released). The checks that need only the manifest live here ([`check_manifest`]);
-//! the checks that need a step of the simulated plan are called from `plan::simulate`
-//! through the small `check_*` functions below, so every rule has one home.
+//! once released). The checks that need only the manifest live here ([`check_manifest`], run
+//! by the manifest loader); the checks that need a step of the simulated plan are called from
+//! the planner (`plan::diff`, `plan::step`) through the small `check_*` functions below, so
+//! every rule has one home. It sits below both `manifest` and `plan`, which share it.
 //!
-//! Pure: no I/O, no clock (the planner passes "today" in).
+//! Pure core: no I/O, no clock (the planner passes "today" in).
 
 use std::collections::BTreeMap;
 use std::fmt;
