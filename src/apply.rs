@@ -356,6 +356,26 @@ fn owned_tags() -> BTreeMap<String, String> {
     BTreeMap::from([(OWNERSHIP_TAG.to_owned(), "true".to_owned())])
 }
 
+/// Writes the reset tag (`ociam-password-reset`) after a reset, keeping the user's other tags,
+/// so the next plan knows this reset number was applied.
+async fn record_reset(
+    client: &IdentityClient,
+    ids: &mut Ids,
+    name: UserName,
+    id: &Ocid,
+    reset: u32,
+) -> Result<(), String> {
+    let mut tags = ids.user_tags.get(&name).cloned().unwrap_or_default();
+    tags.insert(RESET_TAG.to_owned(), reset.to_string());
+    let details = wire::UpdateUserDetails {
+        freeform_tags: Some(tags.clone()),
+        ..wire::UpdateUserDetails::default()
+    };
+    client.update_user(id, &details, None).await.map_err(api)?;
+    ids.user_tags.insert(name, tags);
+    Ok(())
+}
+
 #[allow(clippy::too_many_lines)]
 async fn run_change(
     target: &Target<'_>,
@@ -501,14 +521,7 @@ async fn run_change(
                 .map_err(api)?;
             drop(answer);
             step.emailed_to.clone_from(&after.reset_link_to);
-            let mut tags = ids.user_tags.get(&name).cloned().unwrap_or_default();
-            tags.insert(RESET_TAG.to_owned(), reset.to_string());
-            let details = wire::UpdateUserDetails {
-                freeform_tags: Some(tags.clone()),
-                ..wire::UpdateUserDetails::default()
-            };
-            client.update_user(&id, &details, None).await.map_err(api)?;
-            ids.user_tags.insert(name, tags);
+            record_reset(client, ids, name, &id, reset).await?;
         }
         Action::ResetConsolePassword => {
             let (name, id) = ids.user(change)?;
@@ -543,14 +556,7 @@ async fn run_change(
             }
             drop(password); // zeroized here, before the tag is written
             step.delivered = Some(delivered);
-            let mut tags = ids.user_tags.get(&name).cloned().unwrap_or_default();
-            tags.insert(RESET_TAG.to_owned(), reset.to_string());
-            let details = wire::UpdateUserDetails {
-                freeform_tags: Some(tags.clone()),
-                ..wire::UpdateUserDetails::default()
-            };
-            client.update_user(&id, &details, None).await.map_err(api)?;
-            ids.user_tags.insert(name, tags);
+            record_reset(client, ids, name, &id, reset).await?;
         }
         Action::DeleteUser => {
             let (name, id) = ids.user(change)?;
