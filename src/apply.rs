@@ -261,7 +261,7 @@ pub async fn execute(
         let blocked =
             !failed.is_empty() && (!run.keep_going || failed.iter().any(|f| depends_on(change, f)));
         if done.contains_key(&change.seq) {
-            checker.check(&mut change.clone(), later);
+            checker.check_then_advance(&mut change.clone(), later);
             step.status = StepStatus::DoneEarlier;
         } else if !blocked {
             step.status = write_step(
@@ -296,7 +296,7 @@ async fn write_step(
 ) -> StepStatus {
     let mut rechecked = change.clone();
     let errors: Vec<String> = checker
-        .check(&mut rechecked, later)
+        .check_then_advance(&mut rechecked, later)
         .into_iter()
         .filter(|d| d.severity == Severity::Error)
         .map(|d| format!("{}: {}", d.rule, d.message))

@@ -315,16 +315,16 @@ pub fn check_manifest(desired: &Desired) -> Vec<Diagnostic> {
             && user.present
             && user.capabilities.console_password == Some(false)
         {
-            out.push(check_capability(name, "console_password").at(&reset.location));
+            out.push(capability_disabled(name, "console_password").at(&reset.location));
         }
         let Some(keys) = user.api_keys.as_ref().filter(|_| user.present) else {
             continue;
         };
         if keys.len() > MAX_API_KEYS {
-            out.push(check_max_keys_declared(name, keys.len()).at(&user.location));
+            out.push(max_keys_declared(name, keys.len()).at(&user.location));
         }
         if !keys.is_empty() && user.capabilities.api_keys == Some(false) {
-            out.push(check_capability(name, "api_keys").at(&user.location));
+            out.push(capability_disabled(name, "api_keys").at(&user.location));
         }
         for key in keys {
             if let Some(why) = &key.weakness {
@@ -362,7 +362,7 @@ pub fn check_manifest(desired: &Desired) -> Vec<Diagnostic> {
 
 /// `max-api-keys` for a manifest entry declaring `count` keys.
 #[must_use]
-pub fn check_max_keys_declared(user: &UserName, count: usize) -> Diagnostic {
+pub fn max_keys_declared(user: &UserName, count: usize) -> Diagnostic {
     Diagnostic::new(
         Rule::MaxApiKeys,
         format!("user.{user}"),
@@ -373,7 +373,7 @@ pub fn check_max_keys_declared(user: &UserName, count: usize) -> Diagnostic {
 
 /// `max-api-keys` at a step that leaves `user` holding `count` keys.
 #[must_use]
-pub fn check_max_keys_step(user: &UserName, count: usize, step: u32) -> Diagnostic {
+pub fn max_keys_at_step(user: &UserName, count: usize, step: u32) -> Diagnostic {
     Diagnostic::new(
         Rule::MaxApiKeys,
         format!("user.{user}"),
@@ -389,7 +389,7 @@ pub fn check_max_keys_step(user: &UserName, count: usize, step: u32) -> Diagnost
 /// `reset` for a console-password reset (OCI emails a reset link there), else for CreateUser
 /// (OCI answers 400 `IdcsConversionError` without an email).
 #[must_use]
-pub fn check_email_required(user: &UserName, reset: bool) -> Diagnostic {
+pub fn email_required(user: &UserName, reset: bool) -> Diagnostic {
     if reset {
         Diagnostic::new(
             Rule::EmailRequired,
@@ -418,7 +418,7 @@ pub fn check_email_required(user: &UserName, reset: bool) -> Diagnostic {
 
 /// `capability-disabled` for `capability` (`api_keys` or `console_password`).
 #[must_use]
-pub fn check_capability(user: &UserName, capability: &str) -> Diagnostic {
+pub fn capability_disabled(user: &UserName, capability: &str) -> Diagnostic {
     Diagnostic::new(
         Rule::CapabilityDisabled,
         format!("user.{user}"),

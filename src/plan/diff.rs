@@ -252,7 +252,7 @@ fn diff_present_user(
         None => {
             if live.identity_domains && want.email.as_deref().is_none_or(str::is_empty) {
                 d.diagnostics
-                    .push(rules::check_email_required(name, false).at(&want.location));
+                    .push(rules::email_required(name, false).at(&want.location));
             }
             let mut c = user_change(Action::CreateUser, name, "in the manifest, not live", None);
             c.after = Some(Attributes {
@@ -351,7 +351,7 @@ fn diff_present_user(
                 }
                 if email.is_none() {
                     d.diagnostics
-                        .push(rules::check_email_required(name, true).at(&reset.location));
+                        .push(rules::email_required(name, true).at(&reset.location));
                 }
             }
             d.changes.push(c);

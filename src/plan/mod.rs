@@ -324,7 +324,7 @@ fn check_steps(
             .user
             .as_ref()
             .map_or(0, |u| checker.state.key_count(u));
-        out.extend(checker.check(change, later));
+        out.extend(checker.check_then_advance(change, later));
         if let (true, Some(user)) = (change.key_slots.is_some(), &change.user) {
             let after = checker.state.key_count(user);
             let entry = slots.entry(user.clone()).or_insert(KeySlots {

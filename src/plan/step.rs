@@ -89,10 +89,11 @@ impl<'a> StepChecker<'a> {
         &self.policies
     }
 
-    /// Checks `change` against the current state, records its authority, permissions and key
-    /// slots, then advances the state past it. `later` are the steps after it (for `lockout`).
-    /// Returns the step's findings.
-    pub fn check(&mut self, change: &mut Change, later: &[Change]) -> Vec<Diagnostic> {
+    /// Two things, in this order: checks `change` against the current state (recording its
+    /// authority, permissions and key slots into `change`), then advances `self.state` past it
+    /// as if the step had run, whatever the findings. `later` are the steps after it (for
+    /// `lockout`). Returns the step's findings. Call it once per step, in plan order.
+    pub fn check_then_advance(&mut self, change: &mut Change, later: &[Change]) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         let step = change.seq;
         let subject = change.subject();
@@ -151,7 +152,7 @@ impl<'a> StepChecker<'a> {
             let after = state.key_count(&user);
             change.key_slots = Some(format!("{before}/{MAX_API_KEYS} -> {after}/{MAX_API_KEYS}"));
             if after > MAX_API_KEYS {
-                out.push(rules::check_max_keys_step(&user, after, step));
+                out.push(rules::max_keys_at_step(&user, after, step));
             }
         }
         out
@@ -300,7 +301,7 @@ fn check_capability(state: &State, change: &Change, out: &mut Vec<Diagnostic>) {
         Action::ResetConsolePassword if !u.capabilities.console_password => "console_password",
         _ => return,
     };
-    out.push(rules::check_capability(user, capability).at_step(change.seq));
+    out.push(rules::capability_disabled(user, capability).at_step(change.seq));
 }
 
 /// `lockout`: no step may leave the actor unable to run the rest of the plan or the next one.

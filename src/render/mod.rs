@@ -642,7 +642,7 @@ pub(crate) mod samples {
                 "run the plan as an administrator, or grant 'manage groups in tenancy'",
             )
             .at_step(2),
-            rules::check_max_keys_step(&runner, 4, 3).at(&loc(12, 9)),
+            rules::max_keys_at_step(&runner, 4, 3).at(&loc(12, 9)),
             Diagnostic::new(
                 Rule::Lockout,
                 format!("api_key.ci-runner/{RUNNER_KEY}"),
@@ -757,7 +757,7 @@ pub(crate) mod samples {
                 "the plan deletes 12 users and groups; limits.max_deletions is 5",
                 "pass --allow-deletions 12 to plan and apply, or delete in smaller steps",
             ),
-            rules::check_max_keys_declared(&UserName::from("user-00007"), 4).at(&loc(70, 5)),
+            rules::max_keys_declared(&UserName::from("user-00007"), 4).at(&loc(70, 5)),
         ];
         plan(deploy_bot(), changes, diagnostics)
     }
