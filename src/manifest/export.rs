@@ -208,6 +208,15 @@ mod tests {
 
     struct Files(BTreeMap<String, String>);
 
+    /// Plans `desired` against `live` as `admin`, with default options.
+    fn plan_as_admin(desired: &crate::model::Desired, live: &State) -> plan::Plan {
+        let actor = ActorSpec {
+            user: "admin".into(),
+            fingerprint: None,
+        };
+        plan::plan(desired, live, &actor, &Options::default())
+    }
+
     impl KeyFiles for Files {
         fn read(&self, relative: &str) -> Result<String, String> {
             self.0
@@ -303,15 +312,7 @@ mod tests {
             .filter(|d| d.severity == crate::rules::Severity::Error)
             .collect();
         assert!(errors.is_empty(), "{errors:?}\n{}", exported.manifest);
-        let plan = plan::plan(
-            &loaded.desired,
-            &live,
-            &ActorSpec {
-                user: "admin".into(),
-                fingerprint: None,
-            },
-            &Options::default(),
-        );
+        let plan = plan_as_admin(&loaded.desired, &live);
         assert!(
             plan.changes.is_empty(),
             "{:#?}\n{}",
@@ -369,15 +370,7 @@ mod tests {
         let files = Files(exported.key_files.iter().cloned().collect());
         let loaded = load(&exported.manifest, "imported.yaml", &files)
             .unwrap_or_else(|e| panic!("{e:?}\n{}", exported.manifest));
-        let plan = plan::plan(
-            &loaded.desired,
-            &live,
-            &ActorSpec {
-                user: "admin".into(),
-                fingerprint: None,
-            },
-            &Options::default(),
-        );
+        let plan = plan_as_admin(&loaded.desired, &live);
         assert!(plan.changes.is_empty(), "{:#?}", plan.changes);
         assert!(
             plan.diagnostics

@@ -2,7 +2,7 @@
 //! and `args` (the actor and any flags). The text and JSON renderings and the exit code are
 //! snapshot-tested (`cargo insta review` to bless a deliberate change).
 
-use crate::util::{extra_args, root, run_in, subdirs};
+use crate::util::{plan_fixture, root, subdirs};
 
 #[test]
 fn every_plan_case_matches_its_snapshots() {
@@ -14,18 +14,8 @@ fn every_plan_case_matches_its_snapshots() {
     );
     for dir in cases {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let extra = extra_args(&dir);
         for format in ["text", "json"] {
-            let mut args = vec![
-                "plan",
-                "manifest.yaml",
-                "--live",
-                "live.json",
-                "--format",
-                format,
-            ];
-            args.extend(extra.iter().map(String::as_str));
-            let outcome = run_in(&dir, &args);
+            let outcome = plan_fixture(&dir, format);
             insta::assert_snapshot!(format!("plan_{name}_{format}"), outcome.transcript());
         }
     }
@@ -34,17 +24,7 @@ fn every_plan_case_matches_its_snapshots() {
 /// `plan --format json` of a fixture directory (under the repository root), parsed.
 fn plan_json(dir: &str) -> (i32, serde_json::Value) {
     let dir = root().join(dir);
-    let mut args = vec![
-        "plan",
-        "manifest.yaml",
-        "--live",
-        "live.json",
-        "--format",
-        "json",
-    ];
-    let extra = extra_args(&dir);
-    args.extend(extra.iter().map(String::as_str));
-    let out = run_in(&dir, &args);
+    let out = plan_fixture(&dir, "json");
     let plan = serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("{}: {e}\n{}", dir.display(), out.transcript()));
     (out.code, plan)
@@ -80,6 +60,13 @@ fn change_and_refusals<'a>(
     (change, refusals)
 }
 
+/// Exactly one refusal, containing `needle`.
+#[track_caller]
+fn assert_one_refusal(refusals: &[&str], needle: &str) {
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert!(refusals[0].contains(needle), "{}", refusals[0]);
+}
+
 #[test]
 fn a_manage_groups_only_actor_cannot_upload_another_users_key_and_is_told_what_it_lacks() {
     let (code, plan) = plan_json("tests/fixtures/plan/manage-groups-only");
@@ -89,11 +76,9 @@ fn a_manage_groups_only_actor_cannot_upload_another_users_key_and_is_told_what_i
         "api_key.bob/0b:92:88:1b:54:25:fd:03:ca:72:ce:75:eb:91:1e:8a",
     );
     assert_eq!(upload["authority"], "none");
-    assert_eq!(refusals.len(), 1);
-    assert!(
-        refusals[0].contains("UploadApiKey needs USER_UPDATE and USER_APIKEY_ADD on user bob (manage users in tenancy)"),
-        "{}",
-        refusals[0]
+    assert_one_refusal(
+        &refusals,
+        "UploadApiKey needs USER_UPDATE and USER_APIKEY_ADD on user bob (manage users in tenancy)",
     );
     assert_eq!(
         plan["actor"]["authority"]["grants"],
@@ -119,11 +104,9 @@ fn the_delegated_helpdesk_adds_people_to_developers_but_not_to_administrators() 
     assert_eq!(code, 3);
     let (admins, refusals) = change_and_refusals(&plan, "membership.Administrators/carol");
     assert_eq!(admins["authority"], "none");
-    assert_eq!(refusals.len(), 1);
-    assert!(
-        refusals[0].contains("needs USER_UPDATE and GROUP_UPDATE on carol's membership of group Administrators (use users, use groups in tenancy)"),
-        "{}",
-        refusals[0]
+    assert_one_refusal(
+        &refusals,
+        "needs USER_UPDATE and GROUP_UPDATE on carol's membership of group Administrators (use users, use groups in tenancy)",
     );
     assert!(refusals[0].contains("target.group.name != 'Administrators'` does not hold here"));
     let (developers, refusals) = change_and_refusals(&plan, "membership.developers/carol");
@@ -146,10 +129,8 @@ fn a_permission_list_with_apikey_add_but_not_apikey_remove_uploads_and_does_not_
         "api_key.bob/2d:11:bb:3a:5a:c7:8d:86:33:fa:2d:bf:3a:e9:b4:7f",
     );
     assert_eq!(delete["authority"], "none");
-    assert_eq!(refusals.len(), 1);
-    assert!(
-        refusals[0].contains("nothing grants USER_APIKEY_REMOVE for this request"),
-        "{}",
-        refusals[0]
+    assert_one_refusal(
+        &refusals,
+        "nothing grants USER_APIKEY_REMOVE for this request",
     );
 }

@@ -36,17 +36,7 @@ fn plans_conform_to_the_plan_schema() {
     let validator = jsonschema::validator_for(&schema).unwrap();
     let mut checked = 0;
     for dir in crate::util::subdirs(&root().join("tests/fixtures/plan")) {
-        let mut args = vec![
-            "plan",
-            "manifest.yaml",
-            "--live",
-            "live.json",
-            "--format",
-            "json",
-        ];
-        let extra = crate::util::extra_args(&dir);
-        args.extend(extra.iter().map(String::as_str));
-        let out = run_in(&dir, &args);
+        let out = crate::util::plan_fixture(&dir, "json");
         let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         let errors: Vec<String> = validator
             .iter_errors(&plan)

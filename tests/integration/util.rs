@@ -54,6 +54,22 @@ impl Outcome {
     }
 }
 
+/// `ociam plan manifest.yaml --live live.json --format FORMAT` plus the fixture's `args`, run
+/// in fixture directory `dir` at [`FIXTURE_NOW`].
+pub fn plan_fixture(dir: &Path, format: &str) -> Outcome {
+    let mut args = vec![
+        "plan",
+        "manifest.yaml",
+        "--live",
+        "live.json",
+        "--format",
+        format,
+    ];
+    let extra = extra_args(dir);
+    args.extend(extra.iter().map(String::as_str));
+    run_in(dir, &args)
+}
+
 /// Runs `ociam args...` in `dir` at [`FIXTURE_NOW`] (for static fixtures).
 pub fn run_in(dir: &Path, args: &[&str]) -> Outcome {
     run_at(dir, args, Some(FIXTURE_NOW))
