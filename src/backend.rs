@@ -1,12 +1,15 @@
 //! Where live state comes from: an OCI profile (the config file, its key file, an optional
 //! endpoint) turned into a connected [`IdentityClient`], plus the actor that profile names;
 //! and the tenancy read through that client as a snapshot (`fetch`:
-//! [`IdentityClient::fetch_snapshot`], [`IdentityClient::fetch_own_snapshot`]).
+//! [`IdentityClient::fetch_snapshot`], [`IdentityClient::fetch_own_snapshot`]); and [`live`],
+//! the live state a command works against, read from a snapshot file or a tenancy (with the
+//! own-user fallback of an actor that may not read the whole tenancy).
 //!
 //! Shell: reads the config and key files and the environment (`OCI_CLI_PASSPHRASE`, `HOME`).
 //! It never prints or stores key material or passphrases; errors name the file and the cause.
 
 mod fetch;
+pub mod live;
 
 use std::path::{Path, PathBuf};
 

@@ -4,10 +4,11 @@
 //! Pure core (no files, network, environment, clock or randomness), from the bottom up:
 //! [`limits`], [`model`], [`hex`], [`recipient`], [`oci::wire`], [`keys`], [`rules`],
 //! [`oci::sign`], [`oci::config`], [`manifest`], [`snapshot`], [`plan`], [`render`],
-//! [`drift`]. Shell: [`cli`], [`backend`], [`oci::client`], [`apply`], [`journal`],
-//! [`deliver`], [`emulator`], [`keygen`], and [`durable`], the one implementation of writing
-//! a file (create-new or atomic replace, the file and its directory fsynced), which every
-//! writer uses.
+//! [`drift`]. Shell: [`cli`] (arguments and dispatch), [`inputs`] (reading the operator's
+//! files), [`backend`] (profiles and the live state), [`oci::client`], [`apply`] (the
+//! executor and its report), [`journal`], [`deliver`], [`emulator`], [`keygen`], and
+//! [`durable`], the one implementation of writing a file (create-new or atomic replace, the
+//! file and its directory fsynced), which every writer uses.
 //!
 //! Layers: a core module uses only core modules, and no two modules depend on each other,
 //! directly or through others; what two sides share moves down to a module both can use
@@ -22,6 +23,7 @@ pub mod drift;
 pub mod durable;
 pub mod emulator;
 pub mod hex;
+pub mod inputs;
 pub mod journal;
 pub mod keygen;
 pub mod keys;

@@ -18,7 +18,11 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use sha2::{Digest as _, Sha256};
 
-use crate::deliver::{self, Delivered};
+pub mod report;
+
+pub use report::{ApplyReport, Counts, ReportDocument, StepReport, StepStatus};
+
+use crate::deliver;
 
 use crate::journal::{Journal, Record};
 use crate::model::{
@@ -29,70 +33,6 @@ use crate::oci::wire;
 use crate::plan::{Action, ActorSpec, Change, StepChecker};
 use crate::rules::Severity;
 use crate::snapshot::Snapshot;
-
-/// What happened to one step.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StepStatus {
-    /// Written.
-    Done,
-    /// Written by an earlier, interrupted apply of the same plan (from the journal).
-    DoneEarlier,
-    /// Refused by a rule or by the service; the message says why.
-    Failed(String),
-    /// Not attempted (an earlier step failed).
-    NotStarted,
-}
-
-/// One step's outcome.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StepReport {
-    /// `seq` of the change.
-    pub seq: u32,
-    /// The change's action.
-    pub action: Action,
-    /// The change's subject (`user.alice`, …).
-    pub subject: String,
-    /// What happened.
-    pub status: StepStatus,
-    /// Where a one-time password was written, and whether sealed, for password resets.
-    pub delivered: Option<Delivered>,
-    /// For a password reset in a tenancy with identity domains: the address OCI emailed a
-    /// reset link to (no password exists, nothing is written).
-    pub emailed_to: Option<String>,
-}
-
-/// The outcome of an apply.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ApplyReport {
-    /// Every step, in plan order.
-    pub steps: Vec<StepReport>,
-}
-
-impl ApplyReport {
-    /// Whether every step was written.
-    #[must_use]
-    pub fn succeeded(&self) -> bool {
-        self.steps
-            .iter()
-            .all(|s| matches!(s.status, StepStatus::Done | StepStatus::DoneEarlier))
-    }
-
-    /// Counts of done, failed and not-started steps.
-    #[must_use]
-    pub fn counts(&self) -> (usize, usize, usize) {
-        let done = self
-            .steps
-            .iter()
-            .filter(|s| s.status == StepStatus::Done)
-            .count();
-        let failed = self
-            .steps
-            .iter()
-            .filter(|s| matches!(s.status, StepStatus::Failed(_)))
-            .count();
-        (done, failed, self.steps.len() - done - failed)
-    }
-}
 
 /// The OCIDs and tags the executor needs, from the live snapshot and from its own creates.
 #[derive(Clone, Debug, Default)]

@@ -8,13 +8,14 @@
 //! the tokio runtime, the clock and randomness (request ids, one-time passwords, fault
 //! injection). The pieces: [`store`] (durable tenancy and the rules), [`auth`] (request
 //! signatures), [`handlers`] (thin axum handlers), [`http`] (error bodies, extractors, decoding), `middleware` (request ids, faults),
-//! `datadir` (lock and bootstrap files).
+//! `datadir` (lock and bootstrap files), [`embedded`] (the in-process emulator of `--emulator`).
 //!
 //! Must not: bind anything but loopback unless told to explicitly, log or return private keys,
 //! one-time passwords or request bodies, or acknowledge a write before it is committed.
 
 pub mod auth;
 mod datadir;
+pub mod embedded;
 pub mod handlers;
 pub mod http;
 mod middleware;

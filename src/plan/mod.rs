@@ -12,6 +12,7 @@ pub mod change;
 pub mod diff;
 pub mod order;
 pub mod precondition;
+pub mod saved;
 pub mod simulate;
 pub mod step;
 #[cfg(test)]

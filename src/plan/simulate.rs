@@ -1,9 +1,21 @@
 //! The pure transition function of a plan step: `apply(state, change)` makes `state` what the
 //! tenancy looks like after the step. The planner uses it to check every rule at every step;
-//! tests use it to prove that re-planning an applied plan is empty. Pure.
+//! tests use it to prove that re-planning an applied plan is empty, and apply (through
+//! [`expected_after`]) to verify a saved plan's outcome. Pure.
 
 use super::change::{Action, Change};
-use crate::model::{ApiKey, Capabilities, Group, Membership, State, User};
+use crate::model::{ApiKey, Capabilities, Desired, Group, Membership, State, User};
+
+/// What the tenancy should hold once every step of `changes` has been applied to `before`, as
+/// a desired state: how apply verifies a saved plan, which comes without its manifest.
+#[must_use]
+pub fn expected_after(before: &State, changes: &[Change]) -> Desired {
+    let mut expected = before.clone();
+    for change in changes {
+        apply(&mut expected, change);
+    }
+    Desired::mirror(&expected)
+}
 
 /// Applies one step to `state`. Steps whose subject is missing change nothing (the planner
 /// reports those through its rules; this function never fails).

@@ -1,6 +1,7 @@
 //! The committed schemas are exactly what the code generates, and real plans conform to the
 //! plan schema. Regenerate with `ociam schema > schemas/manifest.schema.json` and
-//! `ociam schema --plan > schemas/plan.schema.json`.
+//! `ociam schema --plan > schemas/plan.schema.json` and
+//! `ociam schema --apply-report > schemas/apply-report.schema.json`.
 
 use std::fs;
 
@@ -11,6 +12,10 @@ fn committed_schemas_are_not_stale() {
     for (file, args) in [
         ("schemas/manifest.schema.json", vec!["schema"]),
         ("schemas/plan.schema.json", vec!["schema", "--plan"]),
+        (
+            "schemas/apply-report.schema.json",
+            vec!["schema", "--apply-report"],
+        ),
     ] {
         let out = run_in(&root(), &args);
         assert_eq!(out.code, 0);

@@ -1,0 +1,255 @@
+//! `ociam apply`: a fresh plan of a manifest, or exactly a saved plan, shown, confirmed and
+//! applied, then verified by reading the tenancy again. Glue: the saved-plan checks are
+//! [`crate::plan::saved`]'s, the executor, its journal and its report are [`crate::apply`]'s;
+//! this file asks the operator, draws progress and prints.
+
+use std::io::{self, IsTerminal, Write};
+
+use anyhow::{Context, Result, bail};
+
+use super::args::{ApplyArgs, Clock, ReportFormat};
+use super::{
+    EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, check_tenancy, emit_plan, inputs,
+    load_manifest, plan_options, progress_bar, read_live,
+};
+use crate::apply;
+use crate::backend::live::{self, Live};
+use crate::journal::Journal;
+use crate::manifest;
+use crate::model::UserName;
+use crate::plan::{self, Plan, saved};
+use crate::render::Format;
+
+/// Asks on the terminal; `Ok(false)` unless the operator types `yes`.
+fn confirm(question: &str) -> Result<bool> {
+    let mut err = io::stderr().lock();
+    write!(err, "{question} Only 'yes' is accepted: ")?;
+    err.flush()?;
+    let mut answer = String::new();
+    io::stdin().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+pub(super) fn cmd_apply(args: &ApplyArgs, clock: Clock) -> Result<u8> {
+    if args.reveal_passwords && !io::stdout().is_terminal() {
+        bail!(
+            "refusing --reveal-passwords: stdout is not a terminal, and a one-time password must never reach a pipe, file or CI log; nothing was done. Drop the flag: passwords go to files under --secrets-dir, sealed with age for users whose manifest entry sets console_password.deliver_to"
+        );
+    }
+    let path = args.target.display();
+    let text = inputs::read_text(&args.target, "manifest or plan")?;
+    let (plan, loaded, live) = if saved::is_saved_plan(&text) {
+        let plan = saved::parse(&text).map_err(|e| anyhow::anyhow!("{path} {e}"))?;
+        (plan, None, read_live(&args.live, clock)?)
+    } else {
+        let Some(loaded) = load_manifest(&args.target)? else {
+            return Ok(EXIT_ERROR);
+        };
+        let live = read_live(&args.live, clock)?;
+        check_tenancy(&loaded, &live)?;
+        let options = plan_options(
+            &loaded,
+            &live,
+            args.allow_deletions,
+            args.allow_empty_prune,
+            clock,
+        );
+        let plan = plan::plan(&loaded.desired, &live.state, &live.actor, &options);
+        (plan, Some(loaded), live)
+    };
+    let mut journal = Journal::open(&args.journal_dir, live.state.tenancy.as_str())?;
+    let plan_id = apply::plan_id(&plan.changes);
+    if loaded.is_none() {
+        // Objects that an interrupted run of this same plan already changed moved because of
+        // us; everything else must be as the plan saw it.
+        let ours: Vec<String> = journal
+            .done(&plan_id)
+            .into_values()
+            .chain(journal.in_flight(&plan_id))
+            .collect();
+        let here = saved::Here {
+            live: &live.state,
+            source_name: &live.name,
+            actor: &live.actor.user,
+            ours: &ours,
+        };
+        saved::check(&plan, &here).map_err(|e| anyhow::anyhow!("{path} {e}"))?;
+        if let Some(deletions) = saved::deletions_over_budget(&plan, args.allow_deletions) {
+            writeln!(
+                io::stderr(),
+                "error[mass-deletion]: {path} deletes {deletions} users and groups; it was planned \
+                 with --allow-deletions, so apply needs it too: --allow-deletions {deletions}"
+            )?;
+            return Ok(EXIT_REJECTED);
+        }
+    }
+    let json = matches!(args.format, ReportFormat::Json);
+    if !json {
+        emit_plan(&plan, Format::Text, None)?;
+    }
+    if plan.is_rejected() {
+        writeln!(
+            io::stderr(),
+            "ociam: the plan is rejected by rules; nothing was applied"
+        )?;
+        return Ok(EXIT_REJECTED);
+    }
+    if plan.is_empty() {
+        return Ok(EXIT_OK);
+    }
+    if !args.auto_approve {
+        if !io::stdin().is_terminal() {
+            bail!("refusing to apply without --auto-approve: stdin is not a terminal");
+        }
+        let question = format!(
+            "Apply these {} changes to tenancy {} as {}?",
+            plan.changes.len(),
+            plan.tenancy,
+            plan.actor.user
+        );
+        if !confirm(&question)? {
+            writeln!(io::stderr(), "ociam: not applied")?;
+            return Ok(EXIT_ERROR);
+        }
+    }
+    let report = execute(args, &plan, loaded.as_ref(), &live, &mut journal, &plan_id)?;
+    let counts = report.counts();
+    writeln!(
+        io::stderr(),
+        "Applied {} of {} changes ({} failed, {} not started); journal: {}.",
+        counts.done,
+        plan.changes.len(),
+        counts.failed,
+        counts.not_started,
+        journal.path().display()
+    )?;
+    let code = if report.succeeded() {
+        verify(args, loaded.as_ref(), &plan, &live, json, clock)?
+    } else {
+        EXIT_ERROR
+    };
+    if json {
+        let document = report.document(&plan.tenancy, &plan_id, code == EXIT_OK);
+        let mut text = serde_json::to_vec_pretty(&document)?;
+        text.push(b'\n');
+        io::stdout().write_all(&text)?;
+    }
+    Ok(code)
+}
+
+/// Runs the executor over `plan`, drawing a progress bar (or, off a terminal, one line per
+/// step).
+fn execute(
+    args: &ApplyArgs,
+    plan: &Plan,
+    loaded: Option<&manifest::Loaded>,
+    live: &Live,
+    journal: &mut Journal,
+    plan_id: &str,
+) -> Result<apply::ApplyReport> {
+    let connected = live
+        .connected
+        .as_ref()
+        .context("apply needs a live tenancy: use a profile (--profile/--config-file/--endpoint), not --live")?;
+    let delivery = apply::Delivery {
+        secrets_dir: args.secrets_dir.clone(),
+    };
+    let reveal = |user: &UserName, password: &secrecy::SecretString| {
+        use secrecy::ExposeSecret as _;
+        let mut out = io::stdout();
+        if out.is_terminal() {
+            let _ = writeln!(
+                out,
+                "one-time console password of {user}: {}",
+                password.expose_secret()
+            );
+        }
+    };
+    let target = apply::Target {
+        client: &connected.client,
+        snapshot: &live.snapshot,
+        live: &live.state,
+        desired: loaded.map(|l| &l.desired),
+        actor: &live.actor,
+        delivery: &delivery,
+        reveal: if args.reveal_passwords {
+            Some(&reveal)
+        } else {
+            None
+        },
+    };
+    // The journal dates records (and ages retry tokens) with the real clock, never `--now`.
+    let wall_clock = || jiff::Timestamp::now().as_second();
+    let mut run = apply::Run {
+        journal,
+        plan_id: plan_id.to_owned(),
+        keep_going: args.keep_going,
+        clock: &wall_clock,
+    };
+    let total = plan.changes.len();
+    let bar = progress_bar("applying");
+    bar.set_length(total as u64);
+    let mut err = io::stderr();
+    let report = live::runtime()?.block_on(apply::execute(
+        &target,
+        &plan.changes,
+        &mut run,
+        &mut |step| {
+            bar.inc(1);
+            let line = format!("[{}/{total}] {step}", step.seq);
+            if bar.is_hidden() {
+                let _ = writeln!(err, "{line}");
+            } else {
+                bar.println(line);
+            }
+        },
+    ));
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+/// Re-reads the tenancy and says whether it now matches; exit 2 with the remaining plan if not.
+fn verify(
+    args: &ApplyArgs,
+    loaded: Option<&manifest::Loaded>,
+    applied: &Plan,
+    before: &Live,
+    json: bool,
+    clock: Clock,
+) -> Result<u8> {
+    let after = read_live(&args.live, clock)?;
+    let remaining = match loaded {
+        Some(loaded) => {
+            let options = plan_options(
+                loaded,
+                &after,
+                args.allow_deletions,
+                args.allow_empty_prune,
+                clock,
+            );
+            plan::plan(&loaded.desired, &after.state, &after.actor, &options)
+        }
+        None => {
+            // A saved plan comes without its manifest: what it should have made is the state
+            // it was planned against with its steps applied.
+            let expected = plan::simulate::expected_after(&before.state, &applied.changes);
+            let options = plan::Options {
+                today: clock.today(),
+                ..plan::Options::default()
+            };
+            plan::plan(&expected, &after.state, &after.actor, &options)
+        }
+    };
+    if remaining.is_empty() {
+        if !json {
+            writeln!(io::stdout(), "The tenancy now matches the manifest.")?;
+        }
+        Ok(EXIT_OK)
+    } else {
+        if !json {
+            writeln!(io::stdout(), "The tenancy still differs from the manifest:")?;
+            emit_plan(&remaining, Format::Text, None)?;
+        }
+        Ok(EXIT_CHANGES)
+    }
+}

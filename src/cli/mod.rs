@@ -1,0 +1,439 @@
+//! The command line: [`run`] parses the arguments ([`args`]), dispatches to one `cmd_*`
+//! function per subcommand (`apply` in [`apply`]) and maps outcomes to exit codes (0 success /
+//! no changes, 1 error, 2 changes or drift present, 3 rejected by rules). It is the only place
+//! that picks implementations (snapshot file, OCI profile or embedded emulator), reads the
+//! environment, the terminal and the clock, and writes `--out` files (through `durable`).
+//!
+//! Glue only: decisions live where tests see them — planning, saved-plan checks and drift in
+//! the core (`plan`, `plan::saved`, `drift`, `render`), reading live state in `backend::live`,
+//! applying and its report in `apply`, reading input files in `inputs`.
+
+mod apply;
+mod args;
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser as _;
+
+use crate::backend::live::{self, Live};
+use crate::backend::{self, ProfileSpec};
+use crate::durable;
+use crate::emulator;
+use crate::inputs;
+use crate::keys;
+use crate::manifest::{self, ManifestErrors};
+use crate::plan::{self, Plan};
+use crate::render::{self, Format};
+use args::{
+    Cli, Clock, Command, DriftArgs, EmulatorArgs, ImportArgs, LiveArgs, PlanArgs, ReportFormat,
+    SnapshotArgs,
+};
+
+/// Exit code: success, or no changes.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: an error (bad input, network, auth).
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code: changes or drift present (`--detailed-exitcode`, `drift`).
+pub const EXIT_CHANGES: u8 = 2;
+/// Exit code: the plan (or manifest) is rejected by rules.
+pub const EXIT_REJECTED: u8 = 3;
+
+/// Mode of plans, snapshots and drift reports, replaced atomically: what
+/// `File::create` gives (the umask lowers it).
+const PLAIN_FILE_MODE: u32 = 0o666;
+/// Mode of the files import creates, which must be new: only public keys and the manifest
+/// (the umask may lower it).
+const PUBLIC_FILE_MODE: u32 = 0o644;
+
+/// Runs the command line and returns the process exit code. Errors are printed once, here.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_ERROR } else { EXIT_OK });
+        }
+    };
+    // Logs (RUST_LOG, default warnings only) go to stderr; they name requests, statuses and
+    // opc-request-ids, never bodies, keys or passwords.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .try_init();
+    let clock = Clock::read(cli.now);
+    let result = match cli.command {
+        Command::Validate { manifest } => cmd_validate(&manifest),
+        Command::Plan(args) => cmd_plan(&args, clock),
+        Command::Snapshot(args) => cmd_snapshot(&args, clock),
+        Command::Apply(args) => apply::cmd_apply(&args, clock),
+        Command::Drift(args) => cmd_drift(&args, clock),
+        Command::Import(args) => cmd_import(&args, clock),
+        Command::Fingerprint { key } => cmd_fingerprint(&key),
+        Command::Emulator(args) => cmd_emulator(args, clock),
+        Command::Schema { plan, apply_report } => cmd_schema(plan, apply_report),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if e.downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::from(EXIT_OK);
+            }
+            let _ = writeln!(io::stderr(), "ociam: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// Loads a manifest, printing its problems to stderr; `Ok(None)` when it has any.
+fn load_manifest(path: &Path) -> Result<Option<manifest::Loaded>> {
+    match inputs::load_manifest(path)? {
+        Ok(loaded) => Ok(Some(loaded)),
+        Err(ManifestErrors(errors)) => {
+            let mut err = io::stderr().lock();
+            for e in &errors {
+                writeln!(err, "error: {e}")?;
+                if let Some(snippet) = &e.snippet {
+                    writeln!(err, "{snippet}")?;
+                }
+                writeln!(err, "  help: {}", e.help)?;
+            }
+            writeln!(
+                err,
+                "ociam: {} problem(s) in {}; nothing was planned or changed",
+                errors.len(),
+                path.display()
+            )?;
+            Ok(None)
+        }
+    }
+}
+
+fn stdout_color() -> bool {
+    io::stdout().is_terminal()
+        && anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
+}
+
+fn stderr_color() -> bool {
+    io::stderr().is_terminal()
+        && anstream::AutoStream::choice(&io::stderr()) != anstream::ColorChoice::Never
+}
+
+fn cmd_validate(path: &Path) -> Result<u8> {
+    let Some(loaded) = load_manifest(path)? else {
+        return Ok(EXIT_ERROR);
+    };
+    let mut err = io::stderr().lock();
+    render::text::render_diagnostics(&loaded.diagnostics, stderr_color(), &mut err)?;
+    let errors = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == crate::rules::Severity::Error)
+        .count();
+    if errors > 0 {
+        writeln!(
+            err,
+            "ociam: {} is rejected by {errors} rule error(s)",
+            path.display()
+        )?;
+        return Ok(EXIT_REJECTED);
+    }
+    writeln!(
+        io::stdout(),
+        "{} is valid: {} user(s), {} group(s)",
+        path.display(),
+        loaded.desired.users.len(),
+        loaded.desired.groups.len()
+    )?;
+    Ok(EXIT_OK)
+}
+
+/// A progress bar on stderr when it is a terminal; hidden (silent) otherwise, e.g. in CI.
+fn progress_bar(what: &'static str) -> indicatif::ProgressBar {
+    if !io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    let style = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(what);
+    bar
+}
+
+fn profile_spec(args: &LiveArgs) -> ProfileSpec {
+    let home = std::env::var("HOME").ok();
+    ProfileSpec {
+        config_file: args
+            .config_file
+            .clone()
+            .unwrap_or_else(|| backend::default_config_file(home.as_deref())),
+        profile: args.profile.clone().unwrap_or_else(|| "DEFAULT".to_owned()),
+        endpoint: args.endpoint.clone(),
+        parallelism: args.parallelism,
+        passphrase_env: std::env::var("OCI_CLI_PASSPHRASE").ok(),
+        home,
+    }
+}
+
+/// Reads the live state from the source `args` name: a snapshot file, the embedded emulator
+/// or a profile.
+fn read_live(args: &LiveArgs, clock: Clock) -> Result<Live> {
+    if let Some(path) = &args.live {
+        return live::from_snapshot_file(
+            path,
+            args.actor.as_deref(),
+            args.actor_fingerprint.as_deref(),
+        );
+    }
+    if args.actor.is_some() || args.actor_fingerprint.is_some() {
+        bail!(
+            "--actor and --actor-fingerprint go with --live; with a profile the actor is the profile's user"
+        );
+    }
+    let mut spec = profile_spec(args);
+    if let Some(dir) = &args.emulator {
+        let embedded = emulator::embedded::start_once(dir, clock.offset_ms, live::runtime()?)?;
+        if embedded.started_now {
+            writeln!(
+                io::stderr(),
+                "ociam: using the embedded emulator at {} (data: {})",
+                embedded.url,
+                dir.display()
+            )?;
+        }
+        spec.config_file = embedded.config_file;
+        spec.profile = "DEFAULT".to_owned();
+        spec.endpoint = Some(embedded.url);
+    }
+    let bar = progress_bar("reading the tenancy");
+    let read = live::read_tenancy(&spec, &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    let live = read?;
+    if let Some(actor) = &live.scope {
+        writeln!(
+            io::stderr(),
+            "ociam: {actor} may not read the whole tenancy (OCI answered 404 to its lists); it reads (and plans) only its own user and API keys"
+        )?;
+    }
+    Ok(live)
+}
+
+fn cmd_plan(args: &PlanArgs, clock: Clock) -> Result<u8> {
+    let Some(loaded) = load_manifest(&args.manifest)? else {
+        return Ok(EXIT_ERROR);
+    };
+    let live = read_live(&args.live, clock)?;
+    check_tenancy(&loaded, &live)?;
+    let options = plan_options(
+        &loaded,
+        &live,
+        args.allow_deletions,
+        args.allow_empty_prune,
+        clock,
+    );
+    let plan = plan::plan(&loaded.desired, &live.state, &live.actor, &options);
+    emit_plan(&plan, args.format.into(), args.out.as_deref())?;
+    Ok(if plan.is_rejected() {
+        EXIT_REJECTED
+    } else if args.detailed_exitcode && !plan.is_empty() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
+}
+
+fn cmd_snapshot(args: &SnapshotArgs, clock: Clock) -> Result<u8> {
+    let live = read_live(&args.live, clock)?;
+    let mut json = serde_json::to_vec_pretty(&live.snapshot)?;
+    json.push(b'\n');
+    match &args.out {
+        Some(path) => {
+            durable::replace(path, &json, PLAIN_FILE_MODE)
+                .with_context(|| format!("cannot write the snapshot to {}", path.display()))?;
+            writeln!(
+                io::stderr(),
+                "wrote {}: {} users, {} groups, {} memberships, {} API keys",
+                path.display(),
+                live.snapshot.users.len(),
+                live.snapshot.groups.len(),
+                live.snapshot.memberships.len(),
+                live.snapshot.api_keys.values().map(Vec::len).sum::<usize>()
+            )?;
+        }
+        None => io::stdout().write_all(&json)?,
+    }
+    Ok(EXIT_OK)
+}
+
+/// Writes the plan JSON to `out` (if any) and the chosen rendering to stdout.
+fn emit_plan(plan: &Plan, format: Format, out: Option<&Path>) -> Result<()> {
+    if let Some(path) = out {
+        let mut json = Vec::new();
+        render::render(plan, Format::Json, false, &mut json)?;
+        durable::replace(path, &json, PLAIN_FILE_MODE)
+            .with_context(|| format!("cannot write the plan to {}", path.display()))?;
+    }
+    let color = format == Format::Text && stdout_color();
+    let mut stdout = io::stdout().lock();
+    render::render(plan, format, color, &mut stdout)?;
+    stdout.flush()?;
+    Ok(())
+}
+
+fn cmd_fingerprint(path: &Path) -> Result<u8> {
+    let text = inputs::read_text(path, "key file")?;
+    if keys::find_private_key(&text).is_some() {
+        bail!(
+            "{} holds a PRIVATE key (not shown); pass its public key instead: openssl rsa -pubout -in {}",
+            path.display(),
+            path.display()
+        );
+    }
+    let key = keys::PublicKey::from_pem(&text)
+        .with_context(|| format!("{} is not a usable public key", path.display()))?;
+    writeln!(io::stdout(), "{}", key.fingerprint())?;
+    if let Some(problem) = keys::strength_problem(&key) {
+        writeln!(io::stderr(), "warning[weak-key]: {problem}")?;
+    }
+    Ok(EXIT_OK)
+}
+
+fn cmd_emulator(args: EmulatorArgs, clock: Clock) -> Result<u8> {
+    emulator::run_emulator(emulator::Config {
+        data_dir: args.data,
+        listen: args.listen,
+        seed: args.seed,
+        latency_ms: args.latency,
+        fail_rate: args.fail_rate,
+        page_size: args.page_size,
+        skew_check: true,
+        allow_non_loopback: args.allow_non_loopback,
+        time_offset_ms: clock.offset_ms,
+        identity_domains: args.identity_domains,
+    })?;
+    Ok(EXIT_OK)
+}
+
+fn cmd_schema(plan_schema: bool, apply_report: bool) -> Result<u8> {
+    let text = if plan_schema {
+        plan::change::json_schema()
+    } else if apply_report {
+        crate::apply::report::json_schema()
+    } else {
+        manifest::raw::json_schema()
+    };
+    io::stdout().write_all(text.as_bytes())?;
+    Ok(EXIT_OK)
+}
+
+fn check_tenancy(loaded: &manifest::Loaded, live: &Live) -> Result<()> {
+    if loaded.desired.tenancy != live.state.tenancy {
+        bail!(
+            "the manifest is for tenancy {} but {} holds tenancy {}",
+            loaded.desired.tenancy,
+            live.name,
+            live.state.tenancy
+        );
+    }
+    Ok(())
+}
+
+fn plan_options(
+    loaded: &manifest::Loaded,
+    live: &Live,
+    allow_deletions: Option<u32>,
+    allow_empty_prune: bool,
+    clock: Clock,
+) -> plan::Options {
+    plan::Options {
+        today: clock.today(),
+        allow_deletions,
+        allow_empty_prune,
+        manifest_digest: loaded.digest.clone(),
+        live_digest: live.snapshot.digest(),
+        manifest_diagnostics: loaded.diagnostics.clone(),
+        scope: live.scope.clone(),
+    }
+}
+
+fn cmd_drift(args: &DriftArgs, clock: Clock) -> Result<u8> {
+    let Some(loaded) = load_manifest(&args.manifest)? else {
+        return Ok(EXIT_ERROR);
+    };
+    let live = read_live(&args.live, clock)?;
+    check_tenancy(&loaded, &live)?;
+    let plan = plan::plan(
+        &loaded.desired,
+        &live.state,
+        &live.actor,
+        &plan_options(&loaded, &live, None, false, clock),
+    );
+    let report = crate::drift::report(&plan);
+    let mut json = serde_json::to_vec_pretty(&report)?;
+    json.push(b'\n');
+    if let Some(path) = &args.out {
+        durable::replace(path, &json, PLAIN_FILE_MODE)
+            .with_context(|| format!("cannot write the drift report to {}", path.display()))?;
+    }
+    match args.format {
+        ReportFormat::Json => io::stdout().write_all(&json)?,
+        ReportFormat::Text => io::stdout().write_all(crate::drift::to_text(&report).as_bytes())?,
+    }
+    Ok(if report.drift { EXIT_CHANGES } else { EXIT_OK })
+}
+
+fn cmd_import(args: &ImportArgs, clock: Clock) -> Result<u8> {
+    let live = read_live(&args.live, clock)?;
+    let manifest_path = args.out.join("manifest.yaml");
+    if manifest_path.exists() {
+        bail!(
+            "{} already exists; import writes only into a directory without a manifest",
+            manifest_path.display()
+        );
+    }
+    let header = vec![
+        format!(
+            "Imported by ociam {} from {}.",
+            env!("CARGO_PKG_VERSION"),
+            live.name
+        ),
+        "Review before committing: every live user, group, membership and key is listed."
+            .to_owned(),
+    ];
+    // Checked (public keys only, no private-key material anywhere) before anything is written.
+    let exported = manifest::export::export(&live.state, &header)?;
+    fs::create_dir_all(args.out.join("keys"))
+        .with_context(|| format!("cannot create {}", args.out.join("keys").display()))?;
+    for (relative, pem) in &exported.key_files {
+        let path = args.out.join(relative);
+        durable::create_new(&path, pem.as_bytes(), PUBLIC_FILE_MODE)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    durable::create_new(
+        &manifest_path,
+        exported.manifest.as_bytes(),
+        PUBLIC_FILE_MODE,
+    )
+    .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    writeln!(
+        io::stderr(),
+        "wrote {} ({} users, {} groups) and {} key file(s)",
+        manifest_path.display(),
+        live.state.users.len(),
+        live.state.groups.len(),
+        exported.key_files.len()
+    )?;
+    Ok(EXIT_OK)
+}
