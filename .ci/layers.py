@@ -26,7 +26,7 @@ CORE = {
     "oci::config", "oci::sign", "oci::wire",
 }
 SHELL = {
-    "cli", "backend", "apply", "journal", "deliver", "emulator", "keygen", "durable", "inputs",
+    "cli", "backend", "apply", "journal", "deliver", "emulator", "keygen", "durable", "files",
     "oci::client",
 }
 # Modules whose submodules sit in different layers; each submodule is listed above. The

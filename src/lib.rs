@@ -4,8 +4,8 @@
 //! Pure core (no files, network, environment, clock or randomness), from the bottom up:
 //! [`limits`], [`model`], [`hex`], [`recipient`], [`oci::wire`], [`keys`], [`rules`],
 //! [`oci::sign`], [`oci::config`], [`manifest`], [`snapshot`], [`plan`], [`render`],
-//! [`drift`]. Shell: [`cli`] (arguments and dispatch), [`inputs`] (reading the operator's
-//! files), [`backend`] (profiles and the live state), [`oci::client`], [`apply`] (the
+//! [`drift`]. Shell: [`cli`] (arguments and dispatch), [`files`] (the operator's files:
+//! manifests, snapshots and saved plans in; reports and imports out), [`backend`] (profiles and the live state), [`oci::client`], [`apply`] (the
 //! executor and its report), [`journal`], [`deliver`], [`emulator`], [`keygen`], and
 //! [`durable`], the one implementation of writing a file (create-new or atomic replace, the
 //! file and its directory fsynced), which every writer uses.
@@ -22,8 +22,8 @@ pub mod deliver;
 pub mod drift;
 pub mod durable;
 pub mod emulator;
+pub mod files;
 pub mod hex;
-pub mod inputs;
 pub mod journal;
 pub mod keygen;
 pub mod keys;

@@ -60,7 +60,7 @@ pub fn from_snapshot_file(
     fingerprint: Option<&str>,
 ) -> Result<Live> {
     let name = path.display().to_string();
-    let snap = snapshot::parse(&crate::inputs::read_text(path, "snapshot")?, &name)?;
+    let snap = snapshot::parse(&crate::files::read_text(path, "snapshot")?, &name)?;
     let state = snap.to_state(&name)?;
     let Some(actor) = actor else {
         bail!("--live needs --actor NAME: the user that will run the plan");

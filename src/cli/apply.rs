@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 
 use super::args::{ApplyArgs, Clock, ReportFormat};
 use super::{
-    EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, check_tenancy, emit_plan, inputs,
+    EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, check_tenancy, emit_plan, files,
     load_manifest, plan_options, progress_bar, read_live,
 };
 use crate::apply;
@@ -37,7 +37,7 @@ pub(super) fn cmd_apply(args: &ApplyArgs, clock: Clock) -> Result<u8> {
         );
     }
     let path = args.target.display();
-    let text = inputs::read_text(&args.target, "manifest or plan")?;
+    let text = files::read_text(&args.target, "manifest or plan")?;
     let (plan, loaded, live) = if saved::is_saved_plan(&text) {
         let plan = saved::parse(&text).map_err(|e| anyhow::anyhow!("{path} {e}"))?;
         (plan, None, read_live(&args.live, clock)?)

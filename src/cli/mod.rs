@@ -6,13 +6,12 @@
 //!
 //! Glue only: decisions live where tests see them — planning, saved-plan checks and drift in
 //! the core (`plan`, `plan::saved`, `drift`, `render`), reading live state in `backend::live`,
-//! applying and its report in `apply`, reading input files in `inputs`.
+//! applying and its report in `apply`, reading input files in `files`.
 
 mod apply;
 mod args;
 
 use std::ffi::OsString;
-use std::fs;
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -22,9 +21,8 @@ use clap::Parser as _;
 
 use crate::backend::live::{self, Live};
 use crate::backend::{self, ProfileSpec};
-use crate::durable;
 use crate::emulator;
-use crate::inputs;
+use crate::files;
 use crate::keys;
 use crate::manifest::{self, ManifestErrors};
 use crate::plan::{self, Plan};
@@ -42,13 +40,6 @@ pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_CHANGES: u8 = 2;
 /// Exit code: the plan (or manifest) is rejected by rules.
 pub const EXIT_REJECTED: u8 = 3;
-
-/// Mode of plans, snapshots and drift reports, replaced atomically: what
-/// `File::create` gives (the umask lowers it).
-const PLAIN_FILE_MODE: u32 = 0o666;
-/// Mode of the files import creates, which must be new: only public keys and the manifest
-/// (the umask may lower it).
-const PUBLIC_FILE_MODE: u32 = 0o644;
 
 /// Runs the command line and returns the process exit code. Errors are printed once, here.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
@@ -95,7 +86,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 
 /// Loads a manifest, printing its problems to stderr; `Ok(None)` when it has any.
 fn load_manifest(path: &Path) -> Result<Option<manifest::Loaded>> {
-    match inputs::load_manifest(path)? {
+    match files::load_manifest(path)? {
         Ok(loaded) => Ok(Some(loaded)),
         Err(ManifestErrors(errors)) => {
             let mut err = io::stderr().lock();
@@ -260,8 +251,7 @@ fn cmd_snapshot(args: &SnapshotArgs, clock: Clock) -> Result<u8> {
     json.push(b'\n');
     match &args.out {
         Some(path) => {
-            durable::replace(path, &json, PLAIN_FILE_MODE)
-                .with_context(|| format!("cannot write the snapshot to {}", path.display()))?;
+            files::write_report(path, &json, "the snapshot")?;
             writeln!(
                 io::stderr(),
                 "wrote {}: {} users, {} groups, {} memberships, {} API keys",
@@ -282,8 +272,7 @@ fn emit_plan(plan: &Plan, format: Format, out: Option<&Path>) -> Result<()> {
     if let Some(path) = out {
         let mut json = Vec::new();
         render::render(plan, Format::Json, false, &mut json)?;
-        durable::replace(path, &json, PLAIN_FILE_MODE)
-            .with_context(|| format!("cannot write the plan to {}", path.display()))?;
+        files::write_report(path, &json, "the plan")?;
     }
     let color = format == Format::Text && stdout_color();
     let mut stdout = io::stdout().lock();
@@ -293,7 +282,7 @@ fn emit_plan(plan: &Plan, format: Format, out: Option<&Path>) -> Result<()> {
 }
 
 fn cmd_fingerprint(path: &Path) -> Result<u8> {
-    let text = inputs::read_text(path, "key file")?;
+    let text = files::read_text(path, "key file")?;
     if keys::find_private_key(&text).is_some() {
         bail!(
             "{} holds a PRIVATE key (not shown); pass its public key instead: openssl rsa -pubout -in {}",
@@ -384,8 +373,7 @@ fn cmd_drift(args: &DriftArgs, clock: Clock) -> Result<u8> {
     let mut json = serde_json::to_vec_pretty(&report)?;
     json.push(b'\n');
     if let Some(path) = &args.out {
-        durable::replace(path, &json, PLAIN_FILE_MODE)
-            .with_context(|| format!("cannot write the drift report to {}", path.display()))?;
+        files::write_report(path, &json, "the drift report")?;
     }
     match args.format {
         ReportFormat::Json => io::stdout().write_all(&json)?,
@@ -396,13 +384,6 @@ fn cmd_drift(args: &DriftArgs, clock: Clock) -> Result<u8> {
 
 fn cmd_import(args: &ImportArgs, clock: Clock) -> Result<u8> {
     let live = read_live(&args.live, clock)?;
-    let manifest_path = args.out.join("manifest.yaml");
-    if manifest_path.exists() {
-        bail!(
-            "{} already exists; import writes only into a directory without a manifest",
-            manifest_path.display()
-        );
-    }
     let header = vec![
         format!(
             "Imported by ociam {} from {}.",
@@ -414,19 +395,7 @@ fn cmd_import(args: &ImportArgs, clock: Clock) -> Result<u8> {
     ];
     // Checked (public keys only, no private-key material anywhere) before anything is written.
     let exported = manifest::export::export(&live.state, &header)?;
-    fs::create_dir_all(args.out.join("keys"))
-        .with_context(|| format!("cannot create {}", args.out.join("keys").display()))?;
-    for (relative, pem) in &exported.key_files {
-        let path = args.out.join(relative);
-        durable::create_new(&path, pem.as_bytes(), PUBLIC_FILE_MODE)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    durable::create_new(
-        &manifest_path,
-        exported.manifest.as_bytes(),
-        PUBLIC_FILE_MODE,
-    )
-    .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    let manifest_path = files::write_import(&args.out, &exported)?;
     writeln!(
         io::stderr(),
         "wrote {} ({} users, {} groups) and {} key file(s)",
