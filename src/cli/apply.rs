@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail};
 
 use super::args::{ApplyArgs, Clock, ReportFormat};
 use super::{
-    EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, check_tenancy, emit_plan, files,
-    load_manifest, plan_options, progress_bar, read_live,
+    EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, emit_plan, files, load_manifest,
+    plan_manifest, progress_bar, read_live,
 };
 use crate::apply;
 use crate::backend::live::{self, Live};
@@ -46,15 +46,7 @@ pub(super) fn cmd_apply(args: &ApplyArgs, clock: Clock) -> Result<u8> {
             return Ok(EXIT_ERROR);
         };
         let live = read_live(&args.live, clock)?;
-        check_tenancy(&loaded, &live)?;
-        let options = plan_options(
-            &loaded,
-            &live,
-            args.allow_deletions,
-            args.allow_empty_prune,
-            clock,
-        );
-        let plan = plan::plan(&loaded.desired, &live.state, &live.actor, &options);
+        let plan = plan_manifest(&loaded, &live, args.allow, clock)?;
         (plan, Some(loaded), live)
     };
     let mut journal = Journal::open(&args.journal_dir, live.state.tenancy.as_str())?;
@@ -74,7 +66,7 @@ pub(super) fn cmd_apply(args: &ApplyArgs, clock: Clock) -> Result<u8> {
             ours: &ours,
         };
         saved::check(&plan, &here).map_err(|e| anyhow::anyhow!("{path} {e}"))?;
-        if let Some(deletions) = saved::deletions_over_budget(&plan, args.allow_deletions) {
+        if let Some(deletions) = saved::deletions_over_budget(&plan, args.allow.allow_deletions) {
             writeln!(
                 io::stderr(),
                 "error[mass-deletion]: {path} deletes {deletions} users and groups; it was planned \
@@ -219,16 +211,7 @@ fn verify(
 ) -> Result<u8> {
     let after = read_live(&args.live, clock)?;
     let remaining = match loaded {
-        Some(loaded) => {
-            let options = plan_options(
-                loaded,
-                &after,
-                args.allow_deletions,
-                args.allow_empty_prune,
-                clock,
-            );
-            plan::plan(&loaded.desired, &after.state, &after.actor, &options)
-        }
+        Some(loaded) => plan_manifest(loaded, &after, args.allow, clock)?,
         None => {
             // A saved plan comes without its manifest: what it should have made is the state
             // it was planned against with its steps applied.

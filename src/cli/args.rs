@@ -149,6 +149,17 @@ pub(super) struct LiveArgs {
     pub(super) parallelism: usize,
 }
 
+/// What a plan may delete beyond the manifest's own limits (given again to apply a saved plan).
+#[derive(Debug, Default, Clone, Copy, Args)]
+pub(super) struct Allowances {
+    /// Accept up to N user/group deletions (above limits.max_deletions).
+    #[arg(long, value_name = "N")]
+    pub(super) allow_deletions: Option<u32>,
+    /// Let a manifest that lists no users (or no groups) prune all those ociam created.
+    #[arg(long)]
+    pub(super) allow_empty_prune: bool,
+}
+
 #[derive(Debug, Args)]
 pub(super) struct PlanArgs {
     /// The manifest file.
@@ -164,12 +175,8 @@ pub(super) struct PlanArgs {
     /// Exit 2 when the plan has changes (0 when it has none).
     #[arg(long)]
     pub(super) detailed_exitcode: bool,
-    /// Accept up to N user/group deletions (above limits.max_deletions).
-    #[arg(long, value_name = "N")]
-    pub(super) allow_deletions: Option<u32>,
-    /// Let a manifest that lists no users (or no groups) prune all those ociam created.
-    #[arg(long)]
-    pub(super) allow_empty_prune: bool,
+    #[command(flatten)]
+    pub(super) allow: Allowances,
 }
 
 #[derive(Debug, Args)]
@@ -189,12 +196,8 @@ pub(super) struct ApplyArgs {
     /// (refused unless stdout is a terminal).
     #[arg(long)]
     pub(super) reveal_passwords: bool,
-    /// Accept up to N user/group deletions (above limits.max_deletions).
-    #[arg(long, value_name = "N")]
-    pub(super) allow_deletions: Option<u32>,
-    /// Let a manifest that lists no users (or no groups) prune all those ociam created.
-    #[arg(long)]
-    pub(super) allow_empty_prune: bool,
+    #[command(flatten)]
+    pub(super) allow: Allowances,
     /// After a failed step, go on with the steps that do not touch the same user or group.
     #[arg(long)]
     pub(super) keep_going: bool,

@@ -28,8 +28,8 @@ use crate::manifest::{self, ManifestErrors};
 use crate::plan::{self, Plan};
 use crate::render::{self, Format};
 use args::{
-    Cli, Clock, Command, DriftArgs, EmulatorArgs, ImportArgs, LiveArgs, PlanArgs, ReportFormat,
-    SnapshotArgs,
+    Allowances, Cli, Clock, Command, DriftArgs, EmulatorArgs, ImportArgs, LiveArgs, PlanArgs,
+    ReportFormat, SnapshotArgs,
 };
 
 /// Exit code: success, or no changes.
@@ -226,15 +226,7 @@ fn cmd_plan(args: &PlanArgs, clock: Clock) -> Result<u8> {
         return Ok(EXIT_ERROR);
     };
     let live = read_live(&args.live, clock)?;
-    check_tenancy(&loaded, &live)?;
-    let options = plan_options(
-        &loaded,
-        &live,
-        args.allow_deletions,
-        args.allow_empty_prune,
-        clock,
-    );
-    let plan = plan::plan(&loaded.desired, &live.state, &live.actor, &options);
+    let plan = plan_manifest(&loaded, &live, args.allow, clock)?;
     emit_plan(&plan, args.format.into(), args.out.as_deref())?;
     Ok(if plan.is_rejected() {
         EXIT_REJECTED
@@ -327,7 +319,14 @@ fn cmd_schema(plan_schema: bool, apply_report: bool) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn check_tenancy(loaded: &manifest::Loaded, live: &Live) -> Result<()> {
+/// Plans `loaded` against `live` (after checking that both are one tenancy) as of the clock's
+/// today, with the deletion allowances of the command line.
+fn plan_manifest(
+    loaded: &manifest::Loaded,
+    live: &Live,
+    allow: Allowances,
+    clock: Clock,
+) -> Result<Plan> {
     if loaded.desired.tenancy != live.state.tenancy {
         bail!(
             "the manifest is for tenancy {} but {} holds tenancy {}",
@@ -336,25 +335,21 @@ fn check_tenancy(loaded: &manifest::Loaded, live: &Live) -> Result<()> {
             live.state.tenancy
         );
     }
-    Ok(())
-}
-
-fn plan_options(
-    loaded: &manifest::Loaded,
-    live: &Live,
-    allow_deletions: Option<u32>,
-    allow_empty_prune: bool,
-    clock: Clock,
-) -> plan::Options {
-    plan::Options {
+    let options = plan::Options {
         today: clock.today(),
-        allow_deletions,
-        allow_empty_prune,
+        allow_deletions: allow.allow_deletions,
+        allow_empty_prune: allow.allow_empty_prune,
         manifest_digest: loaded.digest.clone(),
         live_digest: live.snapshot.digest(),
         manifest_diagnostics: loaded.diagnostics.clone(),
         scope: live.scope.clone(),
-    }
+    };
+    Ok(plan::plan(
+        &loaded.desired,
+        &live.state,
+        &live.actor,
+        &options,
+    ))
 }
 
 fn cmd_drift(args: &DriftArgs, clock: Clock) -> Result<u8> {
@@ -362,13 +357,7 @@ fn cmd_drift(args: &DriftArgs, clock: Clock) -> Result<u8> {
         return Ok(EXIT_ERROR);
     };
     let live = read_live(&args.live, clock)?;
-    check_tenancy(&loaded, &live)?;
-    let plan = plan::plan(
-        &loaded.desired,
-        &live.state,
-        &live.actor,
-        &plan_options(&loaded, &live, None, false, clock),
-    );
+    let plan = plan_manifest(&loaded, &live, Allowances::default(), clock)?;
     let report = crate::drift::report(&plan);
     let mut json = serde_json::to_vec_pretty(&report)?;
     json.push(b'\n');
