@@ -6,7 +6,8 @@
 //! [`oci::sign`], [`oci::config`], [`manifest`], [`snapshot`], [`plan`], [`render`],
 //! [`drift`]. Shell: [`cli`] (arguments and dispatch), [`files`] (the operator's files:
 //! manifests, snapshots and saved plans in; reports and imports out), [`backend`] (profiles and the live state), [`oci::client`], [`apply`] (the
-//! executor and its report), [`journal`], [`deliver`], [`emulator`], [`keygen`], and
+//! executor and its report), [`journal`], [`deliver`], `emulator` (cargo feature `emulator`,
+//! on by default), [`keygen`], and
 //! [`durable`], the one implementation of writing a file (create-new or atomic replace, the
 //! file and its directory fsynced), which every writer uses.
 //!
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod deliver;
 pub mod drift;
 pub mod durable;
+#[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod files;
 pub mod hex;

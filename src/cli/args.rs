@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+#[cfg(feature = "emulator")]
 use crate::emulator;
 use crate::render::Format;
 
@@ -40,6 +41,7 @@ pub(super) struct Clock {
     /// The instant plans, drift and `key-age` are computed at.
     pub(super) now: jiff::Timestamp,
     /// How far that is from the system clock, in milliseconds (0 unless moved).
+    #[cfg_attr(not(feature = "emulator"), allow(dead_code))] // only the emulator reads it
     pub(super) offset_ms: i64,
 }
 
@@ -76,6 +78,7 @@ pub(super) enum Command {
     Import(ImportArgs),
     /// Capture the live tenancy as a snapshot file (the API's own JSON objects).
     Snapshot(SnapshotArgs),
+    #[cfg(feature = "emulator")]
     /// Run the local OCI Identity API emulator (prints its URL and config file, then serves
     /// until ctrl-c or SIGTERM).
     Emulator(EmulatorArgs),
@@ -134,6 +137,7 @@ pub(super) struct LiveArgs {
     /// Talk to this Identity endpoint instead of the profile's region (e.g. an emulator).
     #[arg(long, value_name = "URL")]
     pub(super) endpoint: Option<String>,
+    #[cfg(feature = "emulator")]
     /// Use the embedded emulator, started in-process on a loopback port, with its data in DIR
     /// [default: .ociam/emulator, seeded with a demo tenancy on first use].
     #[arg(
@@ -247,6 +251,7 @@ pub(super) struct SnapshotArgs {
     pub(super) out: Option<PathBuf>,
 }
 
+#[cfg(feature = "emulator")]
 #[derive(Debug, Args)]
 pub(super) struct EmulatorArgs {
     /// Data directory; on first start it gets a tenancy, user `admin` in `Administrators`, its

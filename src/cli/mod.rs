@@ -21,15 +21,18 @@ use clap::Parser as _;
 
 use crate::backend::live::{self, Live};
 use crate::backend::{self, ProfileSpec};
+#[cfg(feature = "emulator")]
 use crate::emulator;
 use crate::files;
 use crate::keys;
 use crate::manifest::{self, ManifestErrors};
 use crate::plan::{self, Plan};
 use crate::render::{self, Format};
+#[cfg(feature = "emulator")]
+use args::EmulatorArgs;
 use args::{
-    Allowances, Cli, Clock, Command, DriftArgs, EmulatorArgs, ImportArgs, LiveArgs, PlanArgs,
-    ReportFormat, SnapshotArgs,
+    Allowances, Cli, Clock, Command, DriftArgs, ImportArgs, LiveArgs, PlanArgs, ReportFormat,
+    SnapshotArgs,
 };
 
 /// Exit code: success, or no changes.
@@ -67,6 +70,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Drift(args) => cmd_drift(&args, clock),
         Command::Import(args) => cmd_import(&args, clock),
         Command::Fingerprint { key } => cmd_fingerprint(&key),
+        #[cfg(feature = "emulator")]
         Command::Emulator(args) => cmd_emulator(args, clock),
         Command::Schema { plan, apply_report } => cmd_schema(plan, apply_report),
     };
@@ -160,9 +164,32 @@ fn progress_bar(what: &'static str) -> indicatif::ProgressBar {
     bar
 }
 
-fn profile_spec(args: &LiveArgs) -> ProfileSpec {
+/// The profile `args` name: `--profile`/`--config-file`/`--endpoint` and the environment, or
+/// the embedded emulator's (started here) with `--emulator`.
+fn profile_spec(args: &LiveArgs, clock: Clock) -> Result<ProfileSpec> {
+    #[cfg(feature = "emulator")]
+    if let Some(dir) = &args.emulator {
+        let embedded = emulator::embedded::start_once(dir, clock.offset_ms, live::runtime()?)?;
+        if embedded.started_now {
+            writeln!(
+                io::stderr(),
+                "ociam: using the embedded emulator at {} (data: {})",
+                embedded.url,
+                dir.display()
+            )?;
+        }
+        return Ok(ProfileSpec {
+            config_file: embedded.config_file,
+            profile: "DEFAULT".to_owned(),
+            endpoint: Some(embedded.url),
+            parallelism: args.parallelism,
+            passphrase_env: None,
+            home: std::env::var("HOME").ok(),
+        });
+    }
+    let _ = clock; // dates only the embedded emulator
     let home = std::env::var("HOME").ok();
-    ProfileSpec {
+    Ok(ProfileSpec {
         config_file: args
             .config_file
             .clone()
@@ -172,7 +199,7 @@ fn profile_spec(args: &LiveArgs) -> ProfileSpec {
         parallelism: args.parallelism,
         passphrase_env: std::env::var("OCI_CLI_PASSPHRASE").ok(),
         home,
-    }
+    })
 }
 
 /// Reads the live state from the source `args` name: a snapshot file, the embedded emulator
@@ -190,21 +217,7 @@ fn read_live(args: &LiveArgs, clock: Clock) -> Result<Live> {
             "--actor and --actor-fingerprint go with --live; with a profile the actor is the profile's user"
         );
     }
-    let mut spec = profile_spec(args);
-    if let Some(dir) = &args.emulator {
-        let embedded = emulator::embedded::start_once(dir, clock.offset_ms, live::runtime()?)?;
-        if embedded.started_now {
-            writeln!(
-                io::stderr(),
-                "ociam: using the embedded emulator at {} (data: {})",
-                embedded.url,
-                dir.display()
-            )?;
-        }
-        spec.config_file = embedded.config_file;
-        spec.profile = "DEFAULT".to_owned();
-        spec.endpoint = Some(embedded.url);
-    }
+    let spec = profile_spec(args, clock)?;
     let bar = progress_bar("reading the tenancy");
     let read = live::read_tenancy(&spec, &|done, total| {
         bar.set_length(total as u64);
@@ -291,6 +304,7 @@ fn cmd_fingerprint(path: &Path) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
+#[cfg(feature = "emulator")]
 fn cmd_emulator(args: EmulatorArgs, clock: Clock) -> Result<u8> {
     emulator::run_emulator(emulator::Config {
         data_dir: args.data,
