@@ -1099,7 +1099,8 @@ fn check_saved_plan(plan: &Plan, live: &Live, path: &Path, ours: &[String]) -> R
         );
     }
     let moved =
-        plan::precondition::moved_except(plan, &live.state, ours.iter().map(String::as_str));
+        plan::precondition::moved_except(plan, &live.state, ours.iter().map(String::as_str))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     if !moved.is_empty() {
         bail!(
             "{} is stale: {} object(s) it reads or changes moved since it was made:\n  {}\nrun `ociam plan` again and review the new plan",

@@ -284,7 +284,8 @@ pub struct Precondition {
     /// Its OCID, when it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<Ocid>,
-    /// `sha256:` over the fields ociam read, when it existed.
+    /// `ociam-v2:sha256:` over the fields ociam read, when it existed (the version is that of
+    /// the encoding; a plan with another is made again, not compared).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
     /// For key steps: the fingerprints of every key the user held.
