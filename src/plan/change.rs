@@ -6,12 +6,13 @@
 //! Pure data: no behaviour beyond small accessors.
 
 use std::fmt;
+use std::str::FromStr;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::authority::StatementRef;
-use crate::model::{Fingerprint, GroupName, Ocid, UserName};
+use crate::model::{Fingerprint, GroupName, MAX_API_KEYS, Ocid, UserName};
 use crate::rules::{Diagnostic, Severity};
 
 /// The plan format version this build writes and reads.
@@ -283,12 +284,104 @@ pub struct Precondition {
     /// Its OCID, when it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<Ocid>,
-    /// `sha256:` over the fields ociam read, when it existed.
+    /// `ociam-v2:sha256:` over the fields ociam read, when it existed (the version is that of
+    /// the encoding; a plan with another is made again, not compared).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
     /// For key steps: the fingerprints of every key the user held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<Vec<Fingerprint>>,
+}
+
+/// A user's API-key count before and after one key step, out of OCI's limit. On the wire it
+/// is the string `2/3 -> 3/3` (`before/max -> after/max`); `after` may exceed `max` in a
+/// rejected plan (`3/3 -> 4/3`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeySlotCount {
+    /// Keys the user held before the step.
+    pub before: usize,
+    /// Keys the user holds after the step.
+    pub after: usize,
+    /// The most keys OCI allows a user.
+    pub max: usize,
+}
+
+impl KeySlotCount {
+    /// `before -> after` out of OCI's limit ([`MAX_API_KEYS`]).
+    #[must_use]
+    pub fn new(before: usize, after: usize) -> Self {
+        Self {
+            before,
+            after,
+            max: MAX_API_KEYS,
+        }
+    }
+
+    /// Whether the step leaves the user with more keys than allowed.
+    #[must_use]
+    pub fn over_limit(self) -> bool {
+        self.after > self.max
+    }
+}
+
+impl fmt::Display for KeySlotCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self { before, after, max } = self;
+        write!(f, "{before}/{max} -> {after}/{max}")
+    }
+}
+
+/// Why a `key_slots` string is not `before/max -> after/max`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeySlotCountError(String);
+
+impl fmt::Display for KeySlotCountError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "key_slots {:?} is not `before/max -> after/max` (e.g. `2/3 -> 3/3`)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for KeySlotCountError {}
+
+impl FromStr for KeySlotCount {
+    type Err = KeySlotCountError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || KeySlotCountError(s.chars().take(40).collect());
+        let count = |side: &str| -> Result<(usize, usize), KeySlotCountError> {
+            let (n, max) = side.trim().split_once('/').ok_or_else(bad)?;
+            let digits = |t: &str| {
+                if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad());
+                }
+                t.parse::<usize>().map_err(|_| bad())
+            };
+            Ok((digits(n)?, digits(max)?))
+        };
+        let (before, after) = s.split_once(" -> ").ok_or_else(bad)?;
+        let ((before, max), (after, max_after)) = (count(before)?, count(after)?);
+        if max != max_after {
+            return Err(bad());
+        }
+        Ok(Self { before, after, max })
+    }
+}
+
+impl Serialize for KeySlotCount {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for KeySlotCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// One step of the plan.
@@ -320,7 +413,8 @@ pub struct Change {
     pub granted_by: Vec<StatementRef>,
     /// The user's API-key slots before and after, e.g. `2/3 -> 3/3` (key steps only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_slots: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub key_slots: Option<KeySlotCount>,
     /// The fields before the step (updates and deletions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<Attributes>,
@@ -485,4 +579,51 @@ pub fn json_schema() -> String {
     let mut out = serde_json::to_string_pretty(&schema).unwrap_or_default();
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_slot_count_writes_and_reads_the_wire_string() {
+        let slots = KeySlotCount::new(2, 3);
+        assert_eq!(slots.to_string(), "2/3 -> 3/3");
+        assert_eq!("2/3 -> 3/3".parse::<KeySlotCount>(), Ok(slots));
+        let over: KeySlotCount = "3/3 -> 4/3".parse().unwrap();
+        assert_eq!((over.before, over.after, over.max), (3, 4, 3));
+        assert!(over.over_limit());
+        assert!(!slots.over_limit());
+    }
+
+    #[test]
+    fn key_slot_count_is_a_json_string() {
+        let slots = KeySlotCount::new(0, 1);
+        assert_eq!(serde_json::to_string(&slots).unwrap(), r#""0/3 -> 1/3""#);
+        let back: KeySlotCount = serde_json::from_str(r#""0/3 -> 1/3""#).unwrap();
+        assert_eq!(back, slots);
+    }
+
+    #[test]
+    fn a_malformed_key_slot_count_is_refused_with_what_it_expects() {
+        for bad in [
+            "garbage",
+            "",
+            "2/3",
+            "2/3 -> 3",
+            "2/3 -> 3/4",
+            "-1/3 -> 0/3",
+            "+1/3 -> 2/3",
+            "2/3->3/3",
+            "x/3 -> 3/3",
+            "99999999999999999999999/3 -> 1/3",
+        ] {
+            let err = bad.parse::<KeySlotCount>().unwrap_err().to_string();
+            assert!(err.contains("before/max -> after/max"), "{bad}: {err}");
+        }
+        let err = serde_json::from_str::<KeySlotCount>(r#""3 keys""#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(r#"key_slots "3 keys" is not"#), "{err}");
+    }
 }

@@ -21,8 +21,8 @@ mod tests;
 use std::collections::BTreeMap;
 
 pub use change::{
-    Action, Actor, ActorAuthority, Attributes, Authority, Change, FORMAT_VERSION, KeySlots, Kind,
-    Plan, Precondition, Summary,
+    Action, Actor, ActorAuthority, Attributes, Authority, Change, FORMAT_VERSION, KeySlotCount,
+    KeySlots, Kind, Plan, Precondition, Summary,
 };
 pub use step::StepChecker;
 

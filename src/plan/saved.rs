@@ -39,6 +39,10 @@ pub enum SavedPlanError {
         /// The user the credentials belong to.
         live: UserName,
     },
+    /// The plan's preconditions were written by another ociam, in a digest format this one
+    /// does not read: re-plan rather than report every object as moved.
+    #[error("cannot be applied: {0}")]
+    OldDigests(precondition::OldDigestFormat),
     /// Objects the plan reads or changes moved since it was made.
     #[error(
         "is stale: {} object(s) it reads or changes moved since it was made:\n  {}\nrun `ociam plan` again and review the new plan",
@@ -91,7 +95,7 @@ pub struct Here<'a> {
 ///
 /// # Errors
 /// The first of [`SavedPlanError::Tenancy`], [`SavedPlanError::Actor`],
-/// [`SavedPlanError::Stale`] that holds.
+/// [`SavedPlanError::OldDigests`], [`SavedPlanError::Stale`] that holds.
 pub fn check(plan: &Plan, here: &Here<'_>) -> Result<(), SavedPlanError> {
     if plan.tenancy != here.live.tenancy {
         return Err(SavedPlanError::Tenancy {
@@ -106,7 +110,8 @@ pub fn check(plan: &Plan, here: &Here<'_>) -> Result<(), SavedPlanError> {
             live: here.actor.clone(),
         });
     }
-    let moved = precondition::moved_except(plan, here.live, here.ours.iter().map(String::as_str));
+    let moved = precondition::moved_except(plan, here.live, here.ours.iter().map(String::as_str))
+        .map_err(SavedPlanError::OldDigests)?;
     if !moved.is_empty() {
         return Err(SavedPlanError::Stale { moved });
     }
@@ -264,6 +269,22 @@ mod tests {
 
         let ours = ["user.kate".to_owned()];
         assert!(check(&plan, &here(&moved, &admin, &ours)).is_ok());
+    }
+
+    #[test]
+    fn a_plan_with_digests_of_another_format_is_old_not_stale() {
+        let mut plan = plan(0, 5);
+        let pre = plan.changes[0].precondition.as_mut().unwrap();
+        pre.digest = Some(format!("sha256:{}", "0".repeat(64)));
+        let admin = UserName::new("admin");
+        let live = live();
+        let err = check(&plan, &here(&live, &admin, &[])).unwrap_err();
+        assert!(matches!(err, SavedPlanError::OldDigests(_)), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("cannot be applied: the plan was made by an older ociam"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! Pure: no I/O.
 
 use super::authority::{self, Basis, Decision, Operation, Policies, Principal, Target};
-use super::change::{Action, Authority, Change};
+use super::change::{Action, Authority, Change, KeySlotCount};
 use super::{ActorSpec, simulate};
 use crate::model::{ADMINISTRATORS, Desired, GroupName, MAX_API_KEYS, Membership, State};
 use crate::rules::{self, Diagnostic, Rule, Severity};
@@ -150,7 +150,7 @@ impl<'a> StepChecker<'a> {
         }
         if let (true, Some(user)) = (key_step, user) {
             let after = state.key_count(&user);
-            change.key_slots = Some(format!("{before}/{MAX_API_KEYS} -> {after}/{MAX_API_KEYS}"));
+            change.key_slots = Some(KeySlotCount::new(before, after));
             if after > MAX_API_KEYS {
                 out.push(rules::max_keys_at_step(&user, after, step));
             }

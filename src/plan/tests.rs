@@ -367,7 +367,10 @@ fn max_api_keys_fires_at_the_step_that_takes_a_user_to_four_keys() {
     assert_eq!(hits.len(), 1, "{:#?}", p.diagnostics);
     assert_eq!(hits[0].step, Some(upload.seq));
     assert_eq!(hits[0].subject, "user.bob");
-    assert_eq!(upload.key_slots.as_deref(), Some("3/3 -> 4/3"));
+    assert_eq!(
+        upload.key_slots.map(|s| s.to_string()).as_deref(),
+        Some("3/3 -> 4/3")
+    );
     assert!(p.is_rejected());
 
     // With the static check too, the finding is reported once, against the manifest.
@@ -1728,8 +1731,15 @@ fn rotating_one_of_three_keys_deletes_before_uploading() {
             (Action::UploadApiKey, key_subject("bob", 23)),
         ]
     );
-    let slots: Vec<Option<&str>> = p.changes.iter().map(|c| c.key_slots.as_deref()).collect();
-    assert_eq!(slots, [Some("3/3 -> 2/3"), Some("2/3 -> 3/3")]);
+    let slots: Vec<Option<String>> = p
+        .changes
+        .iter()
+        .map(|c| c.key_slots.map(|s| s.to_string()))
+        .collect();
+    assert_eq!(
+        slots,
+        [Some("3/3 -> 2/3".into()), Some("2/3 -> 3/3".into())]
+    );
     assert_eq!(p.key_slots.len(), 1);
     let s = &p.key_slots[0];
     assert_eq!((s.before, s.peak, s.after), (3, 3, 3));
@@ -1751,8 +1761,15 @@ fn with_a_free_slot_the_upload_comes_first() {
             (Action::DeleteApiKey, key_subject("bob", 21)),
         ]
     );
-    let slots: Vec<Option<&str>> = p.changes.iter().map(|c| c.key_slots.as_deref()).collect();
-    assert_eq!(slots, [Some("2/3 -> 3/3"), Some("3/3 -> 2/3")]);
+    let slots: Vec<Option<String>> = p
+        .changes
+        .iter()
+        .map(|c| c.key_slots.map(|s| s.to_string()))
+        .collect();
+    assert_eq!(
+        slots,
+        [Some("2/3 -> 3/3".into()), Some("3/3 -> 2/3".into())]
+    );
     let s = &p.key_slots[0];
     assert_eq!((s.before, s.peak, s.after), (2, 3, 2));
 }

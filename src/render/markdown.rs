@@ -20,7 +20,7 @@ use std::io::{self, Write};
 
 use super::{
     Delivery, Val, actor_authority, by_severity, clip, count, delivery, field_views,
-    granting_policies, is_signing_key, sanitize, short_ocid, slots_after,
+    granting_policies, is_signing_key, sanitize, short_ocid,
 };
 use crate::model::MAX_API_KEYS;
 use crate::plan::{Authority, Change, KeySlots, Kind, Plan};
@@ -358,9 +358,9 @@ fn change_row(plan: &Plan, c: &Change, diags: &[&Diagnostic]) -> String {
         Kind::Update => "`~`",
         Kind::Delete => "`-`",
     };
-    let slots = c.key_slots.as_deref().map_or_else(String::new, |s| {
-        let over = slots_after(s).is_some_and(|n| n > MAX_API_KEYS);
-        let arrow = clip(s, 40).replace("->", "→");
+    let slots = c.key_slots.map_or_else(String::new, |s| {
+        let over = s.after > MAX_API_KEYS;
+        let arrow = clip(&s.to_string(), 40).replace("->", "→");
         format!("{}{}", escape(&arrow), if over { " ❌" } else { "" })
     });
     let mut details: Vec<String> = field_views(c)

@@ -228,9 +228,9 @@ fn change(
             )?,
         }
     }
-    if let Some(slots) = &c.key_slots {
-        write!(out, "{pad}key slots: {}", sanitize(slots))?;
-        if super::slots_after(slots).is_some_and(|n| n > MAX_API_KEYS) {
+    if let Some(slots) = c.key_slots {
+        write!(out, "{pad}key slots: {slots}")?;
+        if slots.after > MAX_API_KEYS {
             write!(
                 out,
                 "  {}",

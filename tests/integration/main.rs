@@ -2,12 +2,12 @@
 //! from fixture directories, every example, the generated schemas, the emulator over
 //! loopback sockets, Oracle's own `oci` CLI against it, and the one-time-password canary.
 
+mod against_emulator;
 mod authority;
 mod cli;
 mod client;
 mod emulator;
 mod examples;
-mod live;
 mod oci_cli;
 mod plan_cases;
 mod private_keys;

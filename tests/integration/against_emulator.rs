@@ -983,6 +983,56 @@ fn a_saved_plan_applies_and_a_stale_one_is_refused() {
     assert_eq!(after.users[&user("second")].id.as_ref(), Some(&second));
 }
 
+/// A saved plan whose precondition digests are in the format before it was versioned (v1,
+/// `sha256:`) was made by an older ociam: apply says so, does not call its objects moved, and
+/// writes nothing.
+#[test]
+fn a_saved_plan_with_old_precondition_digests_is_refused_as_old() {
+    let live = Live::start(&[]);
+    live.step(
+        "base.yaml",
+        "users:\n  - name: olga\n    description: before\n",
+    );
+    live.manifest(
+        "next.yaml",
+        "users:\n  - name: olga\n    description: after\n",
+    );
+    let planned = live.ociam(&["plan", "next.yaml", "--out", "saved.json"]);
+    assert_eq!(planned.code, 0, "{}", planned.transcript());
+    let path = live.path().join("saved.json");
+    let mut plan: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    let mut rewritten = 0;
+    for change in plan["changes"].as_array_mut().unwrap() {
+        if let Some(digest) = change["precondition"]["digest"].as_str() {
+            let hex = digest.rsplit_once(':').unwrap().1.to_owned();
+            change["precondition"]["digest"] = json!(format!("sha256:{hex}"));
+            rewritten += 1;
+        }
+    }
+    assert!(rewritten > 0, "{plan:#}");
+    fs::write(&path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+    let before = live.state();
+    let old = live.apply("saved.json");
+    assert_eq!(old.code, 1, "{}", old.transcript());
+    assert!(
+        old.stderr
+            .contains("made by an older ociam (precondition digest format v1"),
+        "{}",
+        old.transcript()
+    );
+    assert!(
+        old.stderr.contains("run `ociam plan` again"),
+        "{}",
+        old.transcript()
+    );
+    assert!(
+        !old.stderr.contains("changed since the plan"),
+        "{}",
+        old.transcript()
+    );
+    assert_eq!(live.state(), before, "nothing was written");
+}
+
 /// For each kind of out-of-band change to an object a saved plan reads or changes, applying
 /// the plan is refused, the message names the object and how it moved, and nothing is written.
 #[test]
