@@ -17,6 +17,9 @@
 
 mod writes;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
