@@ -8,9 +8,18 @@
 //! the user a reset link instead: nothing is delivered or written, and the report names the
 //! address.
 //!
+//! The executor writes through [`Writes`] (implemented by the Identity client), so its decisions
+//! are tested against a fake backend.
+//!
 //! Shell: network and the secrets directory. It never prints, logs or returns a one-time
 //! password (only [`Target::reveal`], which the caller owns, sees it); the report names the
 //! file it went to and whether it is sealed.
+
+pub mod report;
+mod writes;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,12 +27,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use sha2::{Digest as _, Sha256};
 
-pub mod report;
-
-pub use report::{ApplyReport, Counts, ReportDocument, StepReport, StepStatus};
-
 use crate::deliver;
-
 use crate::journal::{Journal, Record};
 use crate::model::{
     Desired, GroupName, Membership, OWNERSHIP_TAG, Ocid, RESET_TAG, State, UserName,
@@ -33,6 +37,9 @@ use crate::oci::wire;
 use crate::plan::{Action, ActorSpec, Change, StepChecker};
 use crate::rules::Severity;
 use crate::snapshot::Snapshot;
+
+pub use report::{ApplyReport, Counts, ReportDocument, StepReport, StepStatus};
+pub use writes::Writes;
 
 /// The OCIDs and tags the executor needs, from the live snapshot and from its own creates.
 #[derive(Clone, Debug, Default)]
@@ -112,10 +119,11 @@ pub struct Delivery {
     pub secrets_dir: PathBuf,
 }
 
-/// What an apply runs against.
-pub struct Target<'a> {
+/// What an apply runs against: `W` is what it writes through, the Identity client outside
+/// tests.
+pub struct Target<'a, W = IdentityClient> {
     /// The Identity client (the actor's credentials).
-    pub client: &'a IdentityClient,
+    pub client: &'a W,
     /// The live snapshot the plan was made against (OCIDs and tags come from it).
     pub snapshot: &'a Snapshot,
     /// The same, as the planner's state.
@@ -177,8 +185,8 @@ fn depends_on(change: &Change, failed: &Change) -> bool {
 /// earlier run may have sent is re-sent with its recorded retry token. Stops at the first
 /// failure unless `run.keep_going`, which only skips the steps that touch the same user or
 /// group. `on_step` is told about each step as it finishes.
-pub async fn execute(
-    target: &Target<'_>,
+pub async fn execute<W: Writes>(
+    target: &Target<'_, W>,
     changes: &[Change],
     run: &mut Run<'_>,
     on_step: &mut dyn FnMut(&StepReport),
@@ -225,8 +233,8 @@ pub async fn execute(
 }
 
 /// Re-checks one step, journals the intent, writes it, journals the outcome.
-async fn write_step(
-    target: &Target<'_>,
+async fn write_step<W: Writes>(
+    target: &Target<'_, W>,
     run: &mut Run<'_>,
     checker: &mut StepChecker<'_>,
     ids: &mut Ids,
@@ -298,8 +306,8 @@ fn owned_tags() -> BTreeMap<String, String> {
 
 /// Writes the reset tag (`ociam-password-reset`) after a reset, keeping the user's other tags,
 /// so the next plan knows this reset number was applied.
-async fn record_reset(
-    client: &IdentityClient,
+async fn record_reset<W: Writes>(
+    client: &W,
     ids: &mut Ids,
     name: UserName,
     id: &Ocid,
@@ -317,8 +325,8 @@ async fn record_reset(
 }
 
 #[allow(clippy::too_many_lines)]
-async fn run_change(
-    target: &Target<'_>,
+async fn run_change<W: Writes>(
+    target: &Target<'_, W>,
     ids: &mut Ids,
     change: &Change,
     token: &RetryToken,

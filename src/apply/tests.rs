@@ -1,0 +1,1206 @@
+//! Executor tests against a fake backend ([`Fake`]: records every call in order, answers like
+//! the service, fails the calls it is told to): plan order, stopping at the first failure,
+//! `keep_going`, resuming from the journal (done steps not re-sent, an unfinished write re-sent
+//! with its recorded retry token), the re-check before writing, and both kinds of password
+//! reset. Plans come from the real planner; the journal is real, in a temporary directory; the
+//! clock is fixed. No network, no emulator, no sleeps.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::rc::Rc;
+
+use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::json;
+use tempfile::TempDir;
+
+use super::*;
+use crate::deliver::Delivered;
+use crate::model::{
+    ADMINISTRATORS, DesiredGroup, DesiredKey, DesiredUser, Fingerprint, Location, PasswordReset,
+};
+use crate::oci::client::{ApiError, Response};
+use crate::plan::Options;
+
+const TENANCY: &str = "ocid1.tenancy.oc1..test";
+/// 2026-01-01T00:00:00Z: the journal's clock.
+const NOW: i64 = 1_767_225_600;
+/// 2026-01-01, as days since the Unix epoch (the planner's "today").
+const TODAY: i64 = 20_454;
+/// The one-time password the fake hands out.
+const PASSWORD: &str = "Fake-0ne-Time.Passw0rd";
+
+// ---------------------------------------------------------------------------------------------
+// The fake backend
+// ---------------------------------------------------------------------------------------------
+
+/// One call the executor sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Call {
+    /// `Operation subject`, e.g. `CreateGroup ops`, `AddUserToGroup alice/created-ops`: OCIDs
+    /// shortened to what follows `..`.
+    what: String,
+    /// The `opc-retry-token`, for the calls that carry one.
+    token: Option<String>,
+}
+
+/// A backend that records every call and answers like the service, except for the calls it
+/// is told to fail.
+#[derive(Default)]
+struct Fake {
+    calls: RefCell<Vec<Call>>,
+    /// `Operation subject` → the service error to answer instead (HTTP status, code).
+    failures: BTreeMap<String, (u16, &'static str)>,
+    /// The freeform tags each CreateGroup, CreateUser and UpdateUser sent, by `Operation
+    /// subject`.
+    tags: RefCell<BTreeMap<String, BTreeMap<String, String>>>,
+    /// Answer password resets with no password (a tenancy with identity domains).
+    identity_domains: bool,
+}
+
+/// What follows `..` in an OCID (`ocid1.user.oc1..alice` → `alice`).
+/// The counts of a report: written now, failed, neither.
+fn counts(done: usize, failed: usize, not_started: usize) -> super::Counts {
+    super::Counts {
+        done,
+        failed,
+        not_started,
+    }
+}
+
+fn short(id: &str) -> &str {
+    id.rsplit("..").next().unwrap_or(id)
+}
+
+fn answer<T>(value: T) -> Response<T> {
+    Response {
+        value,
+        etag: None,
+        opc_request_id: "fake".to_owned(),
+    }
+}
+
+fn wire_group(id: &str, name: &str) -> wire::Group {
+    serde_json::from_value(json!({"id": id, "compartmentId": TENANCY, "name": name,
+        "lifecycleState": "ACTIVE"}))
+    .expect("group JSON")
+}
+
+fn wire_user(id: &str, name: &str, tags: &BTreeMap<String, String>) -> wire::User {
+    serde_json::from_value(json!({"id": id, "compartmentId": TENANCY, "name": name,
+        "lifecycleState": "ACTIVE", "freeformTags": tags}))
+    .expect("user JSON")
+}
+
+fn wire_membership(id: &str, user_id: &str, group_id: &str) -> wire::UserGroupMembership {
+    serde_json::from_value(
+        json!({"id": id, "compartmentId": TENANCY, "userId": user_id,
+        "groupId": group_id, "lifecycleState": "ACTIVE"}),
+    )
+    .expect("membership JSON")
+}
+
+impl Fake {
+    fn failing(failures: &[(&str, u16, &'static str)]) -> Self {
+        Self {
+            failures: failures
+                .iter()
+                .map(|(what, status, code)| ((*what).to_owned(), (*status, *code)))
+                .collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Records the call, then fails it if told to.
+    fn call(
+        &self,
+        operation: &'static str,
+        subject: &str,
+        token: Option<&RetryToken>,
+    ) -> Result<(), ClientError> {
+        let what = format!("{operation} {subject}");
+        self.calls.borrow_mut().push(Call {
+            what: what.clone(),
+            token: token.map(|t| t.as_str().to_owned()),
+        });
+        match self.failures.get(&what) {
+            Some(&(status, code)) => Err(ClientError::Api(Box::new(ApiError {
+                operation,
+                method: "POST",
+                path: format!("/20160918/fake/{subject}"),
+                status,
+                code: code.to_owned(),
+                message: format!("the fake refuses {what}"),
+                opc_request_id: "fake-request".to_owned(),
+            }))),
+            None => Ok(()),
+        }
+    }
+
+    /// Notes the freeform tags a call sent.
+    fn note_tags(&self, what: String, tags: Option<&BTreeMap<String, String>>) {
+        if let Some(tags) = tags {
+            self.tags.borrow_mut().insert(what, tags.clone());
+        }
+    }
+
+    /// The freeform tags the call `what` sent.
+    fn tags_of(&self, what: &str) -> BTreeMap<String, String> {
+        self.tags
+            .borrow()
+            .get(what)
+            .cloned()
+            .unwrap_or_else(|| panic!("{what} sent no tags"))
+    }
+
+    /// `Operation subject` of every call, in order.
+    fn seen(&self) -> Vec<String> {
+        self.calls.borrow().iter().map(|c| c.what.clone()).collect()
+    }
+
+    /// The retry token of the one call `what`.
+    fn token_of(&self, what: &str) -> String {
+        let calls = self.calls.borrow();
+        let mut tokens = calls.iter().filter(|c| c.what == what);
+        let token = tokens
+            .next()
+            .and_then(|c| c.token.clone())
+            .unwrap_or_else(|| panic!("no call {what} with a retry token"));
+        assert!(tokens.next().is_none(), "{what} was sent more than once");
+        token
+    }
+}
+
+impl Writes for Fake {
+    async fn create_group_with_token(
+        &self,
+        details: &wire::CreateGroupDetails,
+        token: &RetryToken,
+    ) -> Result<Response<wire::Group>, ClientError> {
+        self.call("CreateGroup", &details.name, Some(token))?;
+        self.note_tags(
+            format!("CreateGroup {}", details.name),
+            details.freeform_tags.as_ref(),
+        );
+        let id = format!("ocid1.group.oc1..created-{}", details.name);
+        Ok(answer(wire_group(&id, &details.name)))
+    }
+
+    async fn create_user_with_token(
+        &self,
+        details: &wire::CreateUserDetails,
+        token: &RetryToken,
+    ) -> Result<Response<wire::User>, ClientError> {
+        self.call("CreateUser", &details.name, Some(token))?;
+        self.note_tags(
+            format!("CreateUser {}", details.name),
+            details.freeform_tags.as_ref(),
+        );
+        let id = format!("ocid1.user.oc1..created-{}", details.name);
+        let tags = details.freeform_tags.clone().unwrap_or_default();
+        Ok(answer(wire_user(&id, &details.name, &tags)))
+    }
+
+    async fn update_user(
+        &self,
+        user_id: &Ocid,
+        details: &wire::UpdateUserDetails,
+        _if_match_etag: Option<&str>,
+    ) -> Result<Response<wire::User>, ClientError> {
+        let name = short(user_id.as_str());
+        self.call("UpdateUser", name, None)?;
+        self.note_tags(format!("UpdateUser {name}"), details.freeform_tags.as_ref());
+        Ok(answer(wire_user(user_id.as_str(), name, &BTreeMap::new())))
+    }
+
+    async fn update_group(
+        &self,
+        group_id: &Ocid,
+        _details: &wire::UpdateGroupDetails,
+        _if_match_etag: Option<&str>,
+    ) -> Result<Response<wire::Group>, ClientError> {
+        let name = short(group_id.as_str());
+        self.call("UpdateGroup", name, None)?;
+        Ok(answer(wire_group(group_id.as_str(), name)))
+    }
+
+    async fn update_user_capabilities(
+        &self,
+        user_id: &Ocid,
+        _details: &wire::UpdateUserCapabilitiesDetails,
+        _if_match_etag: Option<&str>,
+    ) -> Result<Response<wire::User>, ClientError> {
+        let name = short(user_id.as_str());
+        self.call("UpdateUserCapabilities", name, None)?;
+        Ok(answer(wire_user(user_id.as_str(), name, &BTreeMap::new())))
+    }
+
+    async fn add_user_to_group_with_token(
+        &self,
+        details: &wire::AddUserToGroupDetails,
+        token: &RetryToken,
+    ) -> Result<Response<wire::UserGroupMembership>, ClientError> {
+        let subject = format!("{}/{}", short(&details.user_id), short(&details.group_id));
+        self.call("AddUserToGroup", &subject, Some(token))?;
+        let id = format!(
+            "ocid1.membership.oc1..created-{}",
+            subject.replace('/', ".")
+        );
+        Ok(answer(wire_membership(
+            &id,
+            &details.user_id,
+            &details.group_id,
+        )))
+    }
+
+    async fn list_user_group_memberships(
+        &self,
+        filter: MembershipFilter<'_>,
+    ) -> Result<Vec<wire::UserGroupMembership>, ClientError> {
+        let MembershipFilter::UserAndGroup { user, group } = filter else {
+            panic!("the executor lists memberships by user and group only");
+        };
+        let subject = format!("{}/{}", short(user.as_str()), short(group.as_str()));
+        self.call("ListUserGroupMemberships", &subject, None)?;
+        let id = format!("ocid1.membership.oc1..listed-{}", subject.replace('/', "."));
+        Ok(vec![wire_membership(&id, user.as_str(), group.as_str())])
+    }
+
+    async fn remove_user_from_group(
+        &self,
+        membership_id: &Ocid,
+        _if_match_etag: Option<&str>,
+    ) -> Result<Response<()>, ClientError> {
+        self.call("RemoveUserFromGroup", short(membership_id.as_str()), None)?;
+        Ok(answer(()))
+    }
+
+    async fn upload_api_key_with_token(
+        &self,
+        user_id: &Ocid,
+        details: &wire::CreateApiKeyDetails,
+        token: &RetryToken,
+    ) -> Result<Response<wire::ApiKey>, ClientError> {
+        // The test PEMs are `…\nkey-<n>\n…`: the subject names the key by that line.
+        let key = details.key.lines().nth(1).unwrap_or_default();
+        let subject = format!("{}/{key}", short(user_id.as_str()));
+        self.call("UploadApiKey", &subject, Some(token))?;
+        let uploaded = serde_json::from_value(json!({"fingerprint": "00:00",
+            "keyValue": details.key, "userId": user_id.as_str()}))
+        .expect("api key JSON");
+        Ok(answer(uploaded))
+    }
+
+    async fn delete_api_key(
+        &self,
+        user_id: &Ocid,
+        fingerprint: &Fingerprint,
+        _if_match_etag: Option<&str>,
+    ) -> Result<Response<()>, ClientError> {
+        let subject = format!("{}/{}", short(user_id.as_str()), fingerprint.as_str());
+        self.call("DeleteApiKey", &subject, None)?;
+        Ok(answer(()))
+    }
+
+    async fn create_or_reset_ui_password_with_token(
+        &self,
+        user_id: &Ocid,
+        token: &RetryToken,
+    ) -> Result<Response<wire::UIPassword>, ClientError> {
+        self.call(
+            "CreateOrResetUIPassword",
+            short(user_id.as_str()),
+            Some(token),
+        )?;
+        Ok(answer(wire::UIPassword {
+            password: (!self.identity_domains).then(|| SecretString::from(PASSWORD)),
+            user_id: Some(user_id.to_string()),
+            ..wire::UIPassword::default()
+        }))
+    }
+
+    async fn delete_user(
+        &self,
+        user_id: &Ocid,
+        _if_match_etag: Option<&str>,
+    ) -> Result<Response<()>, ClientError> {
+        self.call("DeleteUser", short(user_id.as_str()), None)?;
+        Ok(answer(()))
+    }
+
+    async fn delete_group(
+        &self,
+        group_id: &Ocid,
+        _if_match_etag: Option<&str>,
+    ) -> Result<Response<()>, ClientError> {
+        self.call("DeleteGroup", short(group_id.as_str()), None)?;
+        Ok(answer(()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worlds: a live tenancy (as a snapshot, as the executor reads it) and a manifest
+// ---------------------------------------------------------------------------------------------
+
+fn loc() -> Location {
+    Location {
+        file: "ociam.yaml".into(),
+        line: 1,
+        column: 1,
+    }
+}
+
+/// A fake fingerprint ending in `n`.
+fn fp(n: u32) -> Fingerprint {
+    let mut parts = vec!["00".to_owned(); 15];
+    parts.push(format!("{n:02x}"));
+    Fingerprint::parse(&parts.join(":")).expect("well-formed fake fingerprint")
+}
+
+/// A dummy PEM (the planner and the executor never parse it).
+fn pem(n: u32) -> String {
+    format!("-----BEGIN PUBLIC KEY-----\nkey-{n}\n-----END PUBLIC KEY-----\n")
+}
+
+fn declared_key(n: u32) -> DesiredKey {
+    DesiredKey {
+        fingerprint: fp(n),
+        pem: Some(pem(n)),
+        expires: None,
+        weakness: None,
+        location: loc(),
+    }
+}
+
+#[derive(Clone)]
+struct World {
+    snapshot: Snapshot,
+    desired: Desired,
+}
+
+impl World {
+    /// `Administrators` holding `admin` (who signs with key 1), and an empty manifest.
+    fn new() -> Self {
+        let snapshot = Snapshot {
+            format_version: 1,
+            tenancy: TENANCY.to_owned(),
+            ..Snapshot::default()
+        };
+        let desired = Desired {
+            tenancy: Ocid::new(TENANCY),
+            ..Desired::default()
+        };
+        Self { snapshot, desired }
+            .group(ADMINISTRATORS)
+            .user("admin")
+            .member("admin", ADMINISTRATORS)
+            .key("admin", 1)
+    }
+
+    /// A live, ociam-owned user `ocid1.user.oc1..<name>`.
+    fn user(self, name: &str) -> Self {
+        self.user_with(name, json!({}))
+    }
+
+    /// A live, ociam-owned user, with extra fields of the service's `User` object.
+    fn user_with(mut self, name: &str, fields: serde_json::Value) -> Self {
+        let mut user = json!({"id": format!("ocid1.user.oc1..{name}"), "compartmentId": TENANCY,
+            "name": name, "description": "", "lifecycleState": "ACTIVE",
+            "freeformTags": {OWNERSHIP_TAG: "true"}});
+        if let (Some(user), serde_json::Value::Object(fields)) = (user.as_object_mut(), fields) {
+            user.extend(fields);
+        }
+        self.snapshot
+            .users
+            .push(serde_json::from_value(user).expect("user JSON"));
+        self
+    }
+
+    /// A live group `ocid1.group.oc1..<name>`.
+    fn group(mut self, name: &str) -> Self {
+        let id = format!("ocid1.group.oc1..{name}");
+        self.snapshot.groups.push(wire_group(&id, name));
+        self
+    }
+
+    fn member(mut self, user: &str, group: &str) -> Self {
+        self.snapshot.memberships.push(wire_membership(
+            &format!("ocid1.membership.oc1..{user}.{group}"),
+            &format!("ocid1.user.oc1..{user}"),
+            &format!("ocid1.group.oc1..{group}"),
+        ));
+        self
+    }
+
+    fn key(mut self, user: &str, n: u32) -> Self {
+        let key = serde_json::from_value(json!({"fingerprint": fp(n).as_str(),
+            "keyValue": pem(n), "timeCreated": "2025-12-01T00:00:00Z",
+            "lifecycleState": "ACTIVE"}))
+        .expect("api key JSON");
+        self.snapshot
+            .api_keys
+            .entry(format!("ocid1.user.oc1..{user}"))
+            .or_default()
+            .push(key);
+        self
+    }
+
+    fn identity_domains(mut self) -> Self {
+        self.snapshot.identity_domains = true;
+        self
+    }
+
+    /// Lists user `name` in the manifest (every field left as is), then lets `f` adjust it.
+    fn want(mut self, name: &str, f: impl FnOnce(&mut DesiredUser)) -> Self {
+        f(self
+            .desired
+            .users
+            .entry(name.into())
+            .or_insert_with(|| DesiredUser::leave_as_is(loc())));
+        self
+    }
+
+    /// Lists group `name` in the manifest.
+    fn want_group(mut self, name: &str) -> Self {
+        self.desired.groups.insert(
+            name.into(),
+            DesiredGroup {
+                present: true,
+                description: Some(format!("the {name} group")),
+                location: loc(),
+            },
+        );
+        self
+    }
+
+    fn live(&self) -> State {
+        self.snapshot.to_state("world").expect("consistent world")
+    }
+
+    /// The real planner's changes from this world's live state to its manifest.
+    fn plan(&self) -> Vec<Change> {
+        let plan = crate::plan::plan(&self.desired, &self.live(), &actor(), &options());
+        assert!(
+            !plan.is_rejected(),
+            "the test plan is rejected: {:?}",
+            plan.diagnostics
+        );
+        plan.changes
+    }
+}
+
+fn actor() -> ActorSpec {
+    ActorSpec {
+        user: "admin".into(),
+        fingerprint: Some(fp(1)),
+    }
+}
+
+fn options() -> Options {
+    Options {
+        today: TODAY,
+        ..Options::default()
+    }
+}
+
+fn groups(names: &[&str]) -> Option<BTreeMap<GroupName, Location>> {
+    Some(names.iter().map(|g| (GroupName::from(*g), loc())).collect())
+}
+
+fn keys(ns: &[u32]) -> Option<Vec<DesiredKey>> {
+    Some(ns.iter().copied().map(declared_key).collect())
+}
+
+fn reset(n: u32) -> Option<PasswordReset> {
+    Some(PasswordReset {
+        reset: n,
+        deliver_to: None,
+        location: loc(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the executor
+// ---------------------------------------------------------------------------------------------
+
+/// A journal and a secrets directory in one temporary directory.
+struct Dirs {
+    root: TempDir,
+    journal: Journal,
+}
+
+impl Dirs {
+    fn new() -> Self {
+        let root = TempDir::new().expect("temporary directory");
+        let journal = Journal::open(&root.path().join("journal"), TENANCY).expect("journal");
+        Self { root, journal }
+    }
+
+    fn secrets(&self) -> PathBuf {
+        self.root.path().join("secrets")
+    }
+}
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
+
+/// Applies `changes` (planned for `world`) through `fake`, as `admin`. Returns the report and
+/// the `seq` of every step `on_step` was told about, in order.
+fn apply(
+    world: &World,
+    changes: &[Change],
+    fake: &Fake,
+    dirs: &mut Dirs,
+    keep_going: bool,
+) -> (ApplyReport, Vec<u32>) {
+    apply_revealing(world, changes, fake, dirs, keep_going, None)
+}
+
+fn apply_revealing(
+    world: &World,
+    changes: &[Change],
+    fake: &Fake,
+    dirs: &mut Dirs,
+    keep_going: bool,
+    reveal: Option<&Reveal>,
+) -> (ApplyReport, Vec<u32>) {
+    let live = world.live();
+    let actor = actor();
+    let delivery = Delivery {
+        secrets_dir: dirs.secrets(),
+    };
+    let target = Target {
+        client: fake,
+        snapshot: &world.snapshot,
+        live: &live,
+        desired: Some(&world.desired),
+        actor: &actor,
+        delivery: &delivery,
+        reveal,
+    };
+    let clock = || NOW;
+    let mut run = Run {
+        journal: &mut dirs.journal,
+        plan_id: plan_id(changes),
+        keep_going,
+        clock: &clock,
+    };
+    let mut told = Vec::new();
+    let report = block_on(execute(&target, changes, &mut run, &mut |step| {
+        told.push(step.seq);
+    }));
+    (report, told)
+}
+
+/// `(seq, action subject)` of each change, to check a test plan is the one it means.
+fn steps(changes: &[Change]) -> Vec<String> {
+    changes
+        .iter()
+        .map(|c| format!("{} {} {}", c.seq, c.action.as_str(), c.subject()))
+        .collect()
+}
+
+fn statuses(report: &ApplyReport) -> Vec<(u32, StepStatus)> {
+    report
+        .steps
+        .iter()
+        .map(|s| (s.seq, s.status.clone()))
+        .collect()
+}
+
+fn failed_with(status: &StepStatus, needle: &str) -> bool {
+    matches!(status, StepStatus::Failed(why) if why.contains(needle))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Order
+// ---------------------------------------------------------------------------------------------
+
+/// alice holds three keys and swaps key 3 for key 4, and joins a group the plan creates.
+fn key_swap_world() -> World {
+    World::new()
+        .user("alice")
+        .key("alice", 1)
+        .key("alice", 2)
+        .key("alice", 3)
+        .want_group("ops")
+        .want("alice", |u| {
+            u.groups = groups(&["ops"]);
+            u.api_keys = keys(&[1, 2, 4]);
+        })
+}
+
+#[test]
+fn steps_are_written_in_plan_order_and_each_reported_done() {
+    let world = key_swap_world();
+    let changes = world.plan();
+    assert_eq!(
+        steps(&changes),
+        [
+            "1 create_group group.ops".to_owned(),
+            format!("2 delete_api_key api_key.alice/{}", fp(3)),
+            "3 add_to_group membership.ops/alice".to_owned(),
+            format!("4 upload_api_key api_key.alice/{}", fp(4)),
+        ]
+    );
+    let fake = Fake::default();
+    let mut dirs = Dirs::new();
+    let (report, told) = apply(&world, &changes, &fake, &mut dirs, false);
+
+    // The key at the cap is deleted before the upload; the membership uses the new group's
+    // OCID, which only the create's answer carried.
+    assert_eq!(
+        fake.seen(),
+        [
+            "CreateGroup ops".to_owned(),
+            format!("DeleteApiKey alice/{}", fp(3)),
+            "AddUserToGroup alice/created-ops".to_owned(),
+            "UploadApiKey alice/key-4".to_owned(),
+        ]
+    );
+    assert_eq!(
+        statuses(&report),
+        [
+            (1, StepStatus::Done),
+            (2, StepStatus::Done),
+            (3, StepStatus::Done),
+            (4, StepStatus::Done),
+        ]
+    );
+    assert_eq!(told, [1, 2, 3, 4]);
+    assert!(report.succeeded());
+    assert_eq!(report.counts(), counts(4, 0, 0));
+    // Each write is journaled: an intent, then its outcome.
+    let records = dirs.journal.records();
+    assert_eq!(records.len(), 8);
+    assert!(matches!(&records[0], Record::Intent { seq: 1, .. }));
+    assert!(matches!(&records[7], Record::Outcome { seq: 4, status, .. } if status == "done"));
+}
+
+#[test]
+fn creates_send_the_ownership_tag_and_the_journaled_retry_token() {
+    let world = World::new()
+        .want_group("ops")
+        .want("dave", |u| u.groups = groups(&["ops"]));
+    let changes = world.plan();
+    assert_eq!(
+        steps(&changes),
+        [
+            "1 create_group group.ops",
+            "2 create_user user.dave",
+            "3 add_to_group membership.ops/dave",
+        ]
+    );
+    let fake = Fake::default();
+    let mut dirs = Dirs::new();
+    let (report, _) = apply(&world, &changes, &fake, &mut dirs, false);
+
+    // The membership joins the two new objects by the OCIDs their creates answered.
+    assert_eq!(
+        fake.seen(),
+        [
+            "CreateGroup ops",
+            "CreateUser dave",
+            "AddUserToGroup created-dave/created-ops",
+        ]
+    );
+    assert!(report.succeeded());
+    let owned = BTreeMap::from([(OWNERSHIP_TAG.to_owned(), "true".to_owned())]);
+    assert_eq!(fake.tags_of("CreateGroup ops"), owned);
+    assert_eq!(fake.tags_of("CreateUser dave"), owned);
+    // Each create carried the retry token its intent recorded.
+    let journaled: Vec<String> = dirs
+        .journal
+        .records()
+        .iter()
+        .filter_map(|r| match r {
+            Record::Intent { retry_token, .. } => Some(retry_token.clone()),
+            Record::Outcome { .. } => None,
+        })
+        .collect();
+    assert_eq!(
+        journaled,
+        [
+            fake.token_of("CreateGroup ops"),
+            fake.token_of("CreateUser dave"),
+            fake.token_of("AddUserToGroup created-dave/created-ops"),
+        ]
+    );
+}
+
+#[test]
+fn deletions_use_the_live_ocids_and_empty_the_user_before_deleting_it() {
+    let mut world = World::new()
+        .user("carol")
+        .group("ops")
+        .group("old")
+        .member("carol", "ops")
+        .want("carol", |u| u.present = false);
+    world.desired.groups.insert(
+        "old".into(),
+        DesiredGroup {
+            present: false,
+            description: None,
+            location: loc(),
+        },
+    );
+    let changes = world.plan();
+    assert_eq!(
+        steps(&changes),
+        [
+            "1 remove_from_group membership.ops/carol",
+            "2 delete_user user.carol",
+            "3 delete_group group.old",
+        ]
+    );
+    let fake = Fake::default();
+    let mut dirs = Dirs::new();
+    let (report, _) = apply(&world, &changes, &fake, &mut dirs, false);
+
+    // The membership is removed by the OCID the snapshot holds: no look-up is needed.
+    assert_eq!(
+        fake.seen(),
+        [
+            "RemoveUserFromGroup carol.ops",
+            "DeleteUser carol",
+            "DeleteGroup old",
+        ]
+    );
+    assert_eq!(
+        statuses(&report),
+        [
+            (1, StepStatus::Done),
+            (2, StepStatus::Done),
+            (3, StepStatus::Done),
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failures: stop, or keep going with what does not depend on the failed step
+// ---------------------------------------------------------------------------------------------
+
+/// Steps touching group ops, user alice and user bob:
+/// 1 create ops, 2 update alice, 3 update bob, 4 add alice to ops, 5 upload bob's key 2.
+fn two_users_world() -> World {
+    World::new()
+        .user("alice")
+        .user("bob")
+        .key("bob", 1)
+        .want_group("ops")
+        .want("alice", |u| {
+            u.description = Some("Alice".into());
+            u.groups = groups(&["ops"]);
+        })
+        .want("bob", |u| {
+            u.description = Some("Bob".into());
+            u.api_keys = keys(&[1, 2]);
+        })
+}
+
+fn two_users_plan(world: &World) -> Vec<Change> {
+    let changes = world.plan();
+    assert_eq!(
+        steps(&changes),
+        [
+            "1 create_group group.ops".to_owned(),
+            "2 update_user user.alice".to_owned(),
+            "3 update_user user.bob".to_owned(),
+            "4 add_to_group membership.ops/alice".to_owned(),
+            format!("5 upload_api_key api_key.bob/{}", fp(2)),
+        ]
+    );
+    changes
+}
+
+#[test]
+fn a_failed_step_stops_the_apply_and_later_steps_are_never_sent() {
+    let world = two_users_world();
+    let changes = two_users_plan(&world);
+    let fake = Fake::failing(&[("UpdateUser alice", 400, "InvalidParameter")]);
+    let mut dirs = Dirs::new();
+    let (report, told) = apply(&world, &changes, &fake, &mut dirs, false);
+
+    assert_eq!(fake.seen(), ["CreateGroup ops", "UpdateUser alice"]);
+    let got = statuses(&report);
+    assert_eq!(got[0], (1, StepStatus::Done));
+    assert!(failed_with(&got[1].1, "400"), "{:?}", got[1]);
+    assert!(failed_with(&got[1].1, "InvalidParameter"), "{:?}", got[1]);
+    assert_eq!(
+        got[2..],
+        [
+            (3, StepStatus::NotStarted),
+            (4, StepStatus::NotStarted),
+            (5, StepStatus::NotStarted),
+        ]
+    );
+    assert_eq!(told, [1, 2, 3, 4, 5], "every step is reported, in order");
+    assert!(!report.succeeded());
+    assert_eq!(report.counts(), counts(1, 1, 3));
+    // The failure is journaled as the outcome of step 2, and nothing after it.
+    let last = dirs.journal.records().last().cloned();
+    assert!(
+        matches!(&last, Some(Record::Outcome { seq: 2, status, detail: Some(d), .. })
+            if status == "failed" && d.contains("InvalidParameter")),
+        "{last:?}"
+    );
+}
+
+#[test]
+fn keep_going_skips_only_the_steps_of_the_failed_user() {
+    let world = two_users_world();
+    let changes = two_users_plan(&world);
+    let fake = Fake::failing(&[("UpdateUser alice", 409, "NoEtagMatch")]);
+    let mut dirs = Dirs::new();
+    let (report, _) = apply(&world, &changes, &fake, &mut dirs, true);
+
+    assert_eq!(
+        fake.seen(),
+        [
+            "CreateGroup ops",
+            "UpdateUser alice",
+            "UpdateUser bob",
+            "UploadApiKey bob/key-2",
+        ]
+    );
+    let got = statuses(&report);
+    assert_eq!(got[0], (1, StepStatus::Done));
+    assert!(failed_with(&got[1].1, "409"), "{:?}", got[1]);
+    assert_eq!(
+        got[2..],
+        [
+            (3, StepStatus::Done),
+            (4, StepStatus::NotStarted), // alice's membership
+            (5, StepStatus::Done),
+        ]
+    );
+    assert_eq!(report.counts(), counts(3, 1, 1));
+}
+
+#[test]
+fn keep_going_skips_only_the_steps_of_the_failed_group() {
+    let world = two_users_world();
+    let changes = two_users_plan(&world);
+    let fake = Fake::failing(&[(
+        "CreateGroup ops",
+        409,
+        "NotAuthorizedOrResourceAlreadyExists",
+    )]);
+    let mut dirs = Dirs::new();
+    let (report, _) = apply(&world, &changes, &fake, &mut dirs, true);
+
+    assert_eq!(
+        fake.seen(),
+        [
+            "CreateGroup ops",
+            "UpdateUser alice",
+            "UpdateUser bob",
+            "UploadApiKey bob/key-2",
+        ]
+    );
+    let got = statuses(&report);
+    assert!(
+        failed_with(&got[0].1, "NotAuthorizedOrResourceAlreadyExists"),
+        "{:?}",
+        got[0]
+    );
+    assert_eq!(
+        got[1..],
+        [
+            (2, StepStatus::Done),
+            (3, StepStatus::Done),
+            (4, StepStatus::NotStarted), // the membership of ops
+            (5, StepStatus::Done),
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resume from the journal
+// ---------------------------------------------------------------------------------------------
+
+/// Steps 1 update alice, 2 add alice to the live group ops, 3 upload bob's key 2.
+fn resume_world() -> World {
+    World::new()
+        .user("alice")
+        .user("bob")
+        .group("ops")
+        .key("bob", 1)
+        .want("alice", |u| {
+            u.description = Some("Alice".into());
+            u.groups = groups(&["ops"]);
+        })
+        .want("bob", |u| u.api_keys = keys(&[1, 2]))
+}
+
+fn resume_plan(world: &World) -> Vec<Change> {
+    let changes = world.plan();
+    assert_eq!(
+        steps(&changes),
+        [
+            "1 update_user user.alice".to_owned(),
+            "2 add_to_group membership.ops/alice".to_owned(),
+            format!("3 upload_api_key api_key.bob/{}", fp(2)),
+        ]
+    );
+    changes
+}
+
+#[test]
+fn a_second_apply_of_the_plan_does_not_resend_the_steps_already_done() {
+    let world = resume_world();
+    let changes = resume_plan(&world);
+    let mut dirs = Dirs::new();
+    let first = Fake::failing(&[("AddUserToGroup alice/ops", 404, "NotAuthorizedOrNotFound")]);
+    let (report, _) = apply(&world, &changes, &first, &mut dirs, false);
+    assert_eq!(
+        first.seen(),
+        ["UpdateUser alice", "AddUserToGroup alice/ops"]
+    );
+    assert_eq!(report.counts(), counts(1, 1, 1));
+    let failed_token = first.token_of("AddUserToGroup alice/ops");
+
+    let second = Fake::default();
+    let (report, told) = apply(&world, &changes, &second, &mut dirs, false);
+    assert_eq!(
+        second.seen(),
+        ["AddUserToGroup alice/ops", "UploadApiKey bob/key-2"],
+        "the update done by the first apply is not sent again"
+    );
+    assert_eq!(
+        statuses(&report),
+        [
+            (1, StepStatus::DoneEarlier),
+            (2, StepStatus::Done),
+            (3, StepStatus::Done),
+        ]
+    );
+    assert_eq!(told, [1, 2, 3]);
+    assert!(report.succeeded());
+    // DoneEarlier is not counted as done by this apply.
+    assert_eq!(report.counts(), counts(2, 0, 1));
+    // A write whose failure was recorded is a new write: it gets a new retry token.
+    assert_ne!(second.token_of("AddUserToGroup alice/ops"), failed_token);
+}
+
+#[test]
+fn a_write_with_an_intent_but_no_outcome_is_resent_with_the_same_retry_token() {
+    let world = resume_world();
+    let changes = resume_plan(&world);
+    // A first apply that wrote every step...
+    let first = Fake::default();
+    let mut first_dirs = Dirs::new();
+    let (report, _) = apply(&world, &changes, &first, &mut first_dirs, false);
+    assert!(report.succeeded());
+    let sent = first.token_of("AddUserToGroup alice/ops");
+    // ...but was killed after step 2's intent: its journal ends there.
+    let mut dirs = Dirs::new();
+    for record in first_dirs.journal.records().iter().take(3) {
+        dirs.journal.append(record.clone()).expect("journal append");
+    }
+    assert!(matches!(
+        dirs.journal.records().last(),
+        Some(Record::Intent { seq: 2, .. })
+    ));
+
+    let second = Fake::default();
+    let (report, _) = apply(&world, &changes, &second, &mut dirs, false);
+    assert_eq!(
+        second.seen(),
+        ["AddUserToGroup alice/ops", "UploadApiKey bob/key-2"]
+    );
+    assert_eq!(
+        second.token_of("AddUserToGroup alice/ops"),
+        sent,
+        "re-sent with the recorded token, so the service replays the first answer"
+    );
+    assert_eq!(
+        statuses(&report),
+        [
+            (1, StepStatus::DoneEarlier),
+            (2, StepStatus::Done),
+            (3, StepStatus::Done),
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The re-check before each write
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_step_the_recheck_refuses_fails_before_anything_is_sent() {
+    // Planned while bob held two keys: one upload, no deletion.
+    let planned = World::new()
+        .user("bob")
+        .key("bob", 1)
+        .key("bob", 2)
+        .want("bob", |u| u.api_keys = keys(&[1, 2, 4]));
+    let changes = planned.plan();
+    assert_eq!(
+        steps(&changes),
+        [format!("1 upload_api_key api_key.bob/{}", fp(4))]
+    );
+    // By apply time someone uploaded a third key: the upload would be a fourth.
+    let now = World {
+        snapshot: planned.clone().key("bob", 3).snapshot,
+        desired: planned.desired.clone(),
+    };
+    let fake = Fake::default();
+    let mut dirs = Dirs::new();
+    let (report, told) = apply(&now, &changes, &fake, &mut dirs, false);
+
+    assert!(fake.seen().is_empty(), "sent: {:?}", fake.seen());
+    let got = statuses(&report);
+    assert!(
+        failed_with(&got[0].1, "refused before writing: max-api-keys"),
+        "{got:?}"
+    );
+    assert_eq!(told, [1]);
+    assert!(
+        dirs.journal.records().is_empty(),
+        "no intent is journaled for a step that is not written"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Password resets
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_reset_password_goes_to_a_new_file_then_the_reset_tag_is_written() {
+    let world = World::new()
+        .user_with(
+            "alice",
+            json!({"freeformTags": {OWNERSHIP_TAG: "true", "team": "a"}}),
+        )
+        .want("alice", |u| u.console_password = reset(1));
+    let changes = world.plan();
+    assert_eq!(steps(&changes), ["1 reset_console_password password.alice"]);
+    let fake = Fake::default();
+    let mut dirs = Dirs::new();
+    let revealed = Rc::new(RefCell::new(Vec::new()));
+    let shown = Rc::clone(&revealed);
+    let reveal = move |user: &UserName, password: &SecretString| {
+        shown
+            .borrow_mut()
+            .push((user.to_string(), password.expose_secret().to_owned()));
+    };
+    let (report, _) = apply_revealing(&world, &changes, &fake, &mut dirs, false, Some(&reveal));
+
+    assert_eq!(
+        fake.seen(),
+        ["CreateOrResetUIPassword alice", "UpdateUser alice"],
+        "the reset tag is written after the reset"
+    );
+    assert_eq!(
+        fake.tags_of("UpdateUser alice"),
+        BTreeMap::from([
+            (OWNERSHIP_TAG.to_owned(), "true".to_owned()),
+            (RESET_TAG.to_owned(), "1".to_owned()),
+            ("team".to_owned(), "a".to_owned()),
+        ]),
+        "the user's other tags are kept"
+    );
+    assert_eq!(statuses(&report), [(1, StepStatus::Done)]);
+    let file = dirs.secrets().join("alice.reset-1.txt");
+    assert_eq!(
+        report.steps[0].delivered,
+        Some(Delivered {
+            path: file.clone(),
+            sealed: false,
+        })
+    );
+    assert_eq!(report.steps[0].emailed_to, None);
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("password file"),
+        format!("{PASSWORD}\n")
+    );
+    let mode = std::fs::metadata(&file)
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(
+        *revealed.borrow(),
+        [("alice".to_owned(), PASSWORD.to_owned())]
+    );
+    // The password is in the file and shown to `reveal`, nowhere else.
+    assert!(!format!("{report:?}").contains(PASSWORD));
+    let journal = std::fs::read_to_string(dirs.journal.path()).expect("journal");
+    assert!(!journal.contains(PASSWORD));
+}
+
+#[test]
+fn a_reset_whose_password_cannot_be_delivered_is_not_sent() {
+    let world = World::new()
+        .user("alice")
+        .want("alice", |u| u.console_password = reset(1));
+    let changes = world.plan();
+    let fake = Fake::default();
+    let mut dirs = Dirs::new();
+    // A file of an earlier delivery already has the name: ociam never overwrites it.
+    std::fs::create_dir(dirs.secrets()).expect("secrets dir");
+    std::fs::set_permissions(dirs.secrets(), std::fs::Permissions::from_mode(0o700))
+        .expect("chmod");
+    std::fs::write(dirs.secrets().join("alice.reset-1.txt"), "earlier\n").expect("write");
+    let (report, _) = apply(&world, &changes, &fake, &mut dirs, false);
+
+    assert!(fake.seen().is_empty(), "sent: {:?}", fake.seen());
+    let got = statuses(&report);
+    assert!(
+        failed_with(&got[0].1, "not reset, the password could not be delivered"),
+        "{got:?}"
+    );
+    assert_eq!(report.steps[0].delivered, None);
+}
+
+#[test]
+fn an_identity_domain_reset_records_the_emailed_address_and_writes_no_file() {
+    let world = World::new()
+        .identity_domains()
+        .user_with("alice", json!({"email": "alice@example.com"}))
+        .want("alice", |u| u.console_password = reset(2));
+    let changes = world.plan();
+    assert_eq!(
+        changes[0]
+            .after
+            .as_ref()
+            .and_then(|a| a.reset_link_to.clone()),
+        Some("alice@example.com".to_owned())
+    );
+    let fake = Fake {
+        identity_domains: true,
+        ..Fake::default()
+    };
+    let mut dirs = Dirs::new();
+    let (report, _) = apply(&world, &changes, &fake, &mut dirs, false);
+
+    assert_eq!(
+        fake.seen(),
+        ["CreateOrResetUIPassword alice", "UpdateUser alice"]
+    );
+    assert_eq!(
+        fake.tags_of("UpdateUser alice")
+            .get(RESET_TAG)
+            .map(String::as_str),
+        Some("2")
+    );
+    assert_eq!(statuses(&report), [(1, StepStatus::Done)]);
+    assert_eq!(
+        report.steps[0].emailed_to.as_deref(),
+        Some("alice@example.com")
+    );
+    assert_eq!(report.steps[0].delivered, None);
+    assert!(!dir_has_files(&dirs.secrets()), "nothing is written");
+}
+
+fn dir_has_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
+}
