@@ -2,8 +2,9 @@
 //! `--endpoint`: users, groups, memberships, API keys (the fourth is refused with
 //! `ApiKeyLimitExceeded`), UI passwords, paging with a page size of 1.
 //!
-//! The CLI comes from PyPI into a virtual environment under `target/oci-cli-venv`; `.ci/run`
-//! installs it first, and this test installs it itself when it is missing, so it never skips.
+//! The CLI comes from PyPI, at the version pinned in `.ci/oci-cli-version`, into a virtual
+//! environment under `target/oci-cli-venv`; `.ci/run` installs it first, and this test
+//! installs it itself when it is missing or another version, so it never skips.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,11 +17,21 @@ fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
-/// The `oci` executable, installed into `target/oci-cli-venv` when missing.
+/// The `oci` CLI version the tests drive, pinned in one place for `.ci/run` and here.
+const OCI_CLI_VERSION: &str = include_str!("../../.ci/oci-cli-version");
+
+/// The `oci` executable at [`OCI_CLI_VERSION`], installed into `target/oci-cli-venv` when
+/// missing or another version.
 fn oci_cli() -> PathBuf {
+    let pinned = OCI_CLI_VERSION.trim();
     let venv = target_dir().join("oci-cli-venv");
     let oci = venv.join("bin/oci");
-    if !oci.exists() {
+    let installed = Command::new(&oci)
+        .arg("--version")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_default();
+    if installed != pinned {
         let status = Command::new("python3")
             .args(["-m", "venv"])
             .arg(&venv)
@@ -28,10 +39,10 @@ fn oci_cli() -> PathBuf {
             .expect("python3 runs");
         assert!(status.success(), "python3 -m venv failed");
         let status = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "oci-cli"])
+            .args(["install", "--quiet", &format!("oci-cli=={pinned}")])
             .status()
             .expect("pip runs");
-        assert!(status.success(), "pip install oci-cli failed");
+        assert!(status.success(), "pip install oci-cli=={pinned} failed");
     }
     oci
 }
