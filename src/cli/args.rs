@@ -32,6 +32,24 @@ pub(super) struct Cli {
         value_name = "RFC3339"
     )]
     pub(super) now: Option<jiff::Timestamp>,
+    /// When to colour output: `auto` colours a terminal unless `NO_COLOR` is set (or
+    /// `CLICOLOR_FORCE` asks for it anywhere); `always` and `never` override both.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
+    pub(super) color: ColorArg,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum ColorArg {
+    Auto,
+    Always,
+    Never,
 }
 
 /// "Now" for everything that dates things, read once per run: `--now` / `OCIAM_NOW` when
@@ -87,6 +105,13 @@ pub(super) enum Command {
         /// A PEM public key (`BEGIN PUBLIC KEY` or `BEGIN RSA PUBLIC KEY`).
         key: PathBuf,
     },
+    /// Print a shell completion script (e.g. `ociam completions bash > /etc/bash_completion.d/ociam`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `ociam man > ociam.1`.
+    Man,
     /// Print the manifest JSON Schema (draft-07).
     Schema {
         /// Print the plan JSON Schema instead.
@@ -219,15 +244,23 @@ pub(super) enum ReportFormat {
     Json,
 }
 
+/// `drift --format`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(super) enum DriftFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
 #[derive(Debug, Args)]
 pub(super) struct DriftArgs {
     /// The manifest file.
     pub(super) manifest: PathBuf,
     #[command(flatten)]
     pub(super) live: LiveArgs,
-    /// How to print the report.
+    /// How to print the report (`markdown`: an issue body with a hidden marker).
     #[arg(long, value_enum, default_value = "text")]
-    pub(super) format: ReportFormat,
+    pub(super) format: DriftFormat,
     /// Also write the JSON report to this file.
     #[arg(long, value_name = "FILE")]
     pub(super) out: Option<PathBuf>,

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::Parser as _;
+use clap::{CommandFactory as _, Parser as _};
 
 use crate::backend::live::{self, Live};
 use crate::backend::{self, ProfileSpec};
@@ -31,8 +31,8 @@ use crate::render::{self, Format};
 #[cfg(feature = "emulator")]
 use args::EmulatorArgs;
 use args::{
-    Allowances, Cli, Clock, Command, DriftArgs, ImportArgs, LiveArgs, PlanArgs, ReportFormat,
-    SnapshotArgs,
+    Allowances, Cli, Clock, ColorArg, Command, DriftArgs, DriftFormat, ImportArgs, LiveArgs,
+    PlanArgs, SnapshotArgs,
 };
 
 /// Exit code: success, or no changes.
@@ -61,6 +61,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         .with_env_filter(filter)
         .with_writer(io::stderr)
         .try_init();
+    set_color(cli.color);
     let clock = Clock::read(cli.now);
     let result = match cli.command {
         Command::Validate { manifest } => cmd_validate(&manifest),
@@ -73,6 +74,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         #[cfg(feature = "emulator")]
         Command::Emulator(args) => cmd_emulator(args, clock),
         Command::Schema { plan, apply_report } => cmd_schema(plan, apply_report),
+        Command::Completions { shell } => cmd_completions(shell),
+        Command::Man => cmd_man(),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -112,14 +115,23 @@ fn load_manifest(path: &Path) -> Result<Option<manifest::Loaded>> {
     }
 }
 
+/// Sets how colour is chosen for the whole run (`--color`): anstream's global choice, which
+/// `auto` leaves to `NO_COLOR`, `CLICOLOR(_FORCE)` and whether the stream is a terminal.
+fn set_color(choice: ColorArg) {
+    let global = match choice {
+        ColorArg::Auto => anstream::ColorChoice::Auto,
+        ColorArg::Always => anstream::ColorChoice::Always,
+        ColorArg::Never => anstream::ColorChoice::Never,
+    };
+    global.write_global();
+}
+
 fn stdout_color() -> bool {
-    io::stdout().is_terminal()
-        && anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
+    anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
 }
 
 fn stderr_color() -> bool {
-    io::stderr().is_terminal()
-        && anstream::AutoStream::choice(&io::stderr()) != anstream::ColorChoice::Never
+    anstream::AutoStream::choice(&io::stderr()) != anstream::ColorChoice::Never
 }
 
 fn cmd_validate(path: &Path) -> Result<u8> {
@@ -321,6 +333,20 @@ fn cmd_emulator(args: EmulatorArgs, clock: Clock) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
+fn cmd_completions(shell: clap_complete::Shell) -> Result<u8> {
+    let mut stdout = io::stdout().lock();
+    clap_complete::generate(shell, &mut Cli::command(), "ociam", &mut stdout);
+    stdout.flush()?;
+    Ok(EXIT_OK)
+}
+
+fn cmd_man() -> Result<u8> {
+    let mut stdout = io::stdout().lock();
+    clap_mangen::Man::new(Cli::command()).render(&mut stdout)?;
+    stdout.flush()?;
+    Ok(EXIT_OK)
+}
+
 fn cmd_schema(plan_schema: bool, apply_report: bool) -> Result<u8> {
     let text = if plan_schema {
         plan::change::json_schema()
@@ -378,10 +404,12 @@ fn cmd_drift(args: &DriftArgs, clock: Clock) -> Result<u8> {
     if let Some(path) = &args.out {
         files::write_report(path, &json, "the drift report")?;
     }
-    match args.format {
-        ReportFormat::Json => io::stdout().write_all(&json)?,
-        ReportFormat::Text => io::stdout().write_all(crate::drift::to_text(&report).as_bytes())?,
-    }
+    let text = match args.format {
+        DriftFormat::Json => json,
+        DriftFormat::Text => crate::drift::to_text(&report).into_bytes(),
+        DriftFormat::Markdown => render::drift::to_markdown(&report).into_bytes(),
+    };
+    io::stdout().write_all(&text)?;
     Ok(if report.drift { EXIT_CHANGES } else { EXIT_OK })
 }
 

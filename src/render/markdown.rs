@@ -471,7 +471,7 @@ fn footer(plan: &Plan) -> String {
 
 /// `s` in a code span when it is made only of characters that cannot end the span, break a
 /// table or form HTML (names, OCIDs, fingerprints, rule ids, paths); otherwise escaped text.
-fn code(s: &str) -> String {
+pub(super) fn code(s: &str) -> String {
     let safe = !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "._:/@+-=,…".contains(c));
@@ -481,7 +481,7 @@ fn code(s: &str) -> String {
 /// `s` as inert Markdown text for a table cell: Markdown punctuation backslash-escaped, `<`,
 /// `>` and `&` as entities, newlines as `<br>`, other control characters and bidi overrides
 /// made visible (`\u{1b}`).
-fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {

@@ -19,6 +19,7 @@ use crate::plan::Plan;
 use crate::plan::{Attributes, Change};
 use crate::rules::{Diagnostic, Severity};
 
+pub mod drift;
 pub mod json;
 pub mod markdown;
 pub mod text;

@@ -615,3 +615,95 @@ fn validate_accepts_only_key_sizes_that_can_sign() {
         }
     }
 }
+
+/// `ociam completions SHELL` prints a script for every shell clap_complete knows, naming the
+/// subcommands; `ociam man` prints a roff man page.
+#[test]
+fn completions_and_man_page() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = run_in(dir.path(), &["completions", shell]);
+        assert_eq!(out.code, 0, "{shell}: {}", out.transcript());
+        for word in ["validate", "drift", "detailed-exitcode"] {
+            assert!(out.stdout.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let bad = run_in(dir.path(), &["completions", "cmd.exe"]);
+    assert_eq!(bad.code, 1, "{}", bad.transcript());
+    let man = run_in(dir.path(), &["man"]);
+    assert_eq!(man.code, 0, "{}", man.transcript());
+    assert!(man.stdout.contains(".TH ociam"), "{}", &man.stdout[..200]);
+    assert!(man.stdout.contains("drift"));
+}
+
+/// `--color always|never` decides; `auto` (the default) follows `NO_COLOR` and
+/// `CLICOLOR_FORCE` off a terminal.
+#[test]
+fn color_follows_the_flag_then_the_environment() {
+    let dir = case("rotate-at-cap");
+    let mut base = vec!["plan", "manifest.yaml", "--live", "live.json"];
+    let extra = crate::util::extra_args(&dir);
+    base.extend(extra.iter().map(String::as_str));
+    let colored = |out: &crate::util::Outcome| out.stdout.contains('\u{1b}');
+
+    let plain = run_in(&dir, &base);
+    assert!(
+        !colored(&plain),
+        "NO_COLOR (set by the test harness) and no terminal"
+    );
+    let always = run_in(&dir, &[&base[..], &["--color", "always"]].concat());
+    assert_eq!(always.code, plain.code, "{}", always.transcript());
+    assert!(colored(&always), "--color always wins over NO_COLOR");
+    let never = run_in(&dir, &[&base[..], &["--color", "never"]].concat());
+    assert!(!colored(&never));
+
+    let forced = crate::util::ociam()
+        .env_remove("NO_COLOR")
+        .env("CLICOLOR_FORCE", "1")
+        .env("OCIAM_NOW", crate::util::FIXTURE_NOW)
+        .current_dir(&dir)
+        .args(&base)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&forced.stdout).contains('\u{1b}'),
+        "CLICOLOR_FORCE colours a pipe under --color auto"
+    );
+    let forced_never = crate::util::ociam()
+        .env_remove("NO_COLOR")
+        .env("CLICOLOR_FORCE", "1")
+        .env("OCIAM_NOW", crate::util::FIXTURE_NOW)
+        .current_dir(&dir)
+        .args([&base[..], &["--color", "never"]].concat())
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&forced_never.stdout).contains('\u{1b}'));
+}
+
+/// `drift --format markdown` is an issue body: the marker first, exit 2 on drift, the same
+/// categories as the JSON report.
+#[test]
+fn drift_markdown_is_an_issue_body_with_the_marker() {
+    let dir = case("rotate-at-cap");
+    let mut base = vec!["drift", "manifest.yaml", "--live", "live.json"];
+    let extra = crate::util::extra_args(&dir);
+    base.extend(extra.iter().map(String::as_str));
+    let md = run_in(&dir, &[&base[..], &["--format", "markdown"]].concat());
+    assert_eq!(md.code, 2, "{}", md.transcript());
+    assert!(
+        md.stdout.starts_with("<!-- ociam:drift -->\n"),
+        "{}",
+        md.stdout
+    );
+    assert!(md.stdout.contains("drift detected"), "{}", md.stdout);
+    let json = run_in(&dir, &[&base[..], &["--format", "json"]].concat());
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let missing = report["categories"]["missing"].as_array().unwrap().len();
+    assert!(
+        md.stdout.contains(&format!(
+            "| Missing (in the manifest, not live) | {missing} |"
+        )),
+        "{}",
+        md.stdout
+    );
+}

@@ -87,10 +87,13 @@ fn every_key_file_of_an_example_is_used_by_its_manifest() {
     }
 }
 
-/// Every `ociam` command line in the CI recipes names a real subcommand and real flags.
+/// Every `ociam` command line in the CI recipes names a real subcommand, real flags and real
+/// `--format` values; together they use the Markdown, GitHub, SARIF and GitLab formats, and
+/// both call the forge script (tested in `forge.rs`) for the sticky comment and drift issue.
 #[test]
 fn ci_recipes_use_real_commands_and_flags() {
     let mut checked = 0;
+    let mut formats = std::collections::BTreeSet::new();
     for recipe in [
         "examples/ci/github-actions.yml",
         "examples/ci/gitlab-ci.yml",
@@ -115,11 +118,41 @@ fn ci_recipes_use_real_commands_and_flags() {
                     words[1]
                 );
             }
+            // `--format X`: X is one of the values the command's help lists.
+            for pair in words.windows(2).filter(|p| p[0] == "--format") {
+                assert!(
+                    help.stdout.contains(pair[1]),
+                    "{recipe}: `ociam {}` has no --format {}",
+                    words[1],
+                    pair[1]
+                );
+                formats.insert(pair[1].to_owned());
+            }
             checked += 1;
         }
+        // The forge script is called with one of its two commands and a Markdown body that
+        // ociam wrote with its marker.
+        let forge_calls: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("ociam_forge.py ") && !l.trim_start().starts_with('#'))
+            .collect();
+        assert_eq!(forge_calls.len(), 2, "{recipe}: {forge_calls:?}");
+        assert!(
+            forge_calls
+                .iter()
+                .any(|l| l.contains("ociam_forge.py comment plan.md"))
+        );
+        assert!(
+            forge_calls
+                .iter()
+                .any(|l| l.contains("ociam_forge.py drift "))
+        );
     }
     assert!(
-        checked >= 6,
+        checked >= 10,
         "found {checked} ociam commands in the recipes"
     );
+    for format in ["markdown", "github", "sarif", "gitlab"] {
+        assert!(formats.contains(format), "no recipe uses --format {format}");
+    }
 }

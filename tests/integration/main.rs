@@ -1,6 +1,7 @@
 //! The one integration test binary: the CLI end to end (exit codes, messages), plan cases
 //! from fixture directories, every example, the generated schemas, the emulator over
-//! loopback sockets, Oracle's own `oci` CLI against it, and the one-time-password canary.
+//! loopback sockets, Oracle's own `oci` CLI against it, the CI recipes' forge script against
+//! a fake forge, and the one-time-password canary.
 
 mod against_emulator;
 mod authority;
@@ -8,6 +9,7 @@ mod cli;
 mod client;
 mod emulator;
 mod examples;
+mod forge;
 mod oci_cli;
 mod plan_cases;
 mod private_keys;
