@@ -74,6 +74,18 @@ pub enum JournalError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A line in the middle of the journal is not a record: the file was edited or damaged.
+    #[error(
+        "journal {path}, line {line}: not a journal record ({reason}); nothing was applied. The journal must hold only ociam's own lines: restore it, or move it aside to start a new one (a resumed apply then re-sends steps it cannot prove were done)"
+    )]
+    Corrupt {
+        /// The journal file.
+        path: PathBuf,
+        /// The 1-based line number.
+        line: usize,
+        /// Why it does not parse.
+        reason: String,
+    },
     /// Another apply holds the journal.
     #[error("journal {path} is in use by another ociam apply; wait for it to finish")]
     Locked {
@@ -89,13 +101,38 @@ pub struct Journal {
     records: Vec<Record>,
 }
 
+/// The records of the journal's whole lines. A line torn by a kill under an older ociam (which
+/// ended it with a newline instead of cutting it off) is a strict prefix of a record and is
+/// skipped; any other line that is not a record is corruption.
+fn parse(bytes: &[u8], path: &Path) -> Result<Vec<Record>, JournalError> {
+    let mut records = Vec::new();
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Record>(line) {
+            Ok(record) => records.push(record),
+            Err(e) if e.is_eof() => {}
+            Err(e) => {
+                return Err(JournalError::Corrupt {
+                    path: path.to_owned(),
+                    line: i + 1,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(records)
+}
+
 impl Journal {
     /// Opens (creating it 0600 in a 0700 directory) and locks the journal of `tenancy` in
-    /// `dir`, and reads what earlier applies wrote. A torn last line (a kill mid-write) is
-    /// ignored.
+    /// `dir`, and reads what earlier applies wrote. A torn last line (a kill mid-write) is cut
+    /// off.
     ///
     /// # Errors
-    /// I/O failures, or another apply holding the lock.
+    /// I/O failures, another apply holding the lock, or a damaged line that is not the last
+    /// ([`JournalError::Corrupt`], naming its line number).
     pub fn open(dir: &Path, tenancy: &str) -> Result<Self, JournalError> {
         use std::os::unix::fs::DirBuilderExt as _;
         let tail: String = tenancy
@@ -124,17 +161,16 @@ impl Journal {
             Err(fs::TryLockError::WouldBlock) => return Err(JournalError::Locked { path }),
             Err(fs::TryLockError::Error(e)) => return Err(io(e)),
         }
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut &file, &mut text).map_err(io)?;
-        let records = text
-            .lines()
-            .filter_map(|line| serde_json::from_str(line).ok())
-            .collect();
-        let mut file = file;
-        if !text.is_empty() && !text.ends_with('\n') {
-            // A kill mid-append left a torn line: end it, so the next record starts clean.
-            file.write_all(b"\n").map_err(io)?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io)?;
+        // A kill mid-append leaves a torn last line (no newline): cut it off, so the next
+        // record starts clean and the file holds only whole records.
+        let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        if whole < bytes.len() {
+            file.set_len(whole as u64).map_err(io)?;
+            file.sync_data().map_err(io)?;
         }
+        let records = parse(&bytes[..whole], &path)?;
         Ok(Self {
             path,
             file,
@@ -334,8 +370,12 @@ mod tests {
             .unwrap()
             .write_all(b"{\"type\":\"outc")
             .unwrap();
-        let j = Journal::open(dir.path(), "t").unwrap();
+        let mut j = Journal::open(dir.path(), "t").unwrap();
         assert_eq!(j.records().len(), 1);
+        j.append(outcome("p", 1)).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2, "the torn tail was cut off: {text}");
+        assert!(!text.contains("outc\""), "{text}");
         assert!(matches!(
             Journal::open(dir.path(), "t"),
             Err(JournalError::Locked { .. })
@@ -345,5 +385,44 @@ mod tests {
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
+    }
+
+    #[test]
+    fn a_damaged_line_before_the_last_is_an_error_naming_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = {
+            let mut j = Journal::open(dir.path(), "t").unwrap();
+            j.append(intent("p", 1, 0, "t1")).unwrap();
+            j.append(outcome("p", 1)).unwrap();
+            j.path().to_owned()
+        };
+        let text = fs::read_to_string(&path).unwrap();
+        let edited = text.replacen("\"type\":\"outcome\"", "\"type\":\"bogus\"", 1);
+        fs::write(
+            &path,
+            format!(
+                "{edited}{}",
+                serde_json::to_string(&intent("p", 2, 0, "t2")).unwrap() + "\n"
+            ),
+        )
+        .unwrap();
+        let err = Journal::open(dir.path(), "t").err().expect("refused");
+        assert!(
+            matches!(err, JournalError::Corrupt { line: 2, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn a_torn_line_an_older_ociam_ended_with_a_newline_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal-t.jsonl");
+        let first = serde_json::to_string(&intent("p", 1, 0, "t1")).unwrap();
+        let second = serde_json::to_string(&outcome("p", 1)).unwrap();
+        fs::write(&path, format!("{first}\n{{\"type\":\"outc\n{second}\n")).unwrap();
+        let j = Journal::open(dir.path(), "t").unwrap();
+        assert_eq!(j.records().len(), 2);
+        assert_eq!(j.done("p").len(), 1);
     }
 }
