@@ -181,43 +181,60 @@ pub fn json_schema() -> String {
 /// # Errors
 /// The first YAML or shape problem, with its location and a hint.
 pub fn parse(source: &str, file: &str) -> Result<Manifest, ManifestError> {
-    serde_saphyr::from_str::<Manifest>(source).map_err(|e| {
-        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        let message = e.without_snippet().to_string();
-        let message = message
-            .rsplit_once(" at line ")
-            .map_or(message.as_str(), |(m, _)| m)
-            .to_owned();
-        if is_tab_error(&message)
-            && let Some((line, column)) = tab_at_or_after(source, line)
-        {
-            // The parser reports a tab where it stopped scanning, which can be the end of the
-            // line before; point at the tab itself, with a snippet of its own line.
-            return ManifestError {
+    serde_saphyr::from_str_with_options::<Manifest>(source, options_for(source.len())).map_err(
+        |e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            let message = e.without_snippet().to_string();
+            let message = message
+                .rsplit_once(" at line ")
+                .map_or(message.as_str(), |(m, _)| m)
+                .to_owned();
+            if is_tab_error(&message)
+                && let Some((line, column)) = tab_at_or_after(source, line)
+            {
+                // The parser reports a tab where it stopped scanning, which can be the end of the
+                // line before; point at the tab itself, with a snippet of its own line.
+                return ManifestError {
+                    location: Location {
+                        file: file.to_owned(),
+                        line,
+                        column,
+                    },
+                    help: hint(&message),
+                    snippet: tab_snippet(source, line, column),
+                    message,
+                };
+            }
+            let snippet = e.render_with_options(serde_saphyr::render_options! {
+                source_name: Some(file),
+            });
+            ManifestError {
                 location: Location {
                     file: file.to_owned(),
                     line,
                     column,
                 },
                 help: hint(&message),
-                snippet: tab_snippet(source, line, column),
                 message,
-            };
-        }
-        let snippet = e.render_with_options(serde_saphyr::render_options! {
-            source_name: Some(file),
-        });
-        ManifestError {
-            location: Location {
-                file: file.to_owned(),
-                line,
-                column,
-            },
-            help: hint(&message),
-            message,
-            snippet: snippet.split_once('\n').map(|(_, rest)| rest.to_owned()),
-        }
-    })
+                snippet: snippet.split_once('\n').map(|(_, rest)| rest.to_owned()),
+            }
+        },
+    )
+}
+
+/// The parser's options for a manifest of `len` bytes: serde-saphyr's defaults, except that
+/// the node, event and scalar-byte budgets grow with the input (a node takes at least two bytes
+/// of YAML, a node at most two events), so a large but honest manifest parses. The limits that
+/// stop YAML bombs — nesting depth, aliases, anchors and what anchors may retain — stay as
+/// they are: an alias, not the file's size, is what makes YAML grow without bound.
+fn options_for(len: usize) -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = budget.max_nodes.max(len / 2 + 64);
+    budget.max_events = budget.max_events.max(len + 128);
+    budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.max(len);
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
 }
 
 /// Whether a parser message is about a tab (and not, say, an unknown field `table`).
@@ -266,6 +283,12 @@ fn hint(message: &str) -> String {
         "a key appears twice in the same mapping; merge the two into one (YAML would otherwise drop one silently)".into()
     } else if is_tab_error(message) {
         "indent with spaces; YAML does not allow tabs for indentation".into()
+    } else if m.contains("budget breached") {
+        "the manifest trips a YAML safety limit (named above). The node, event and text budgets \
+         grow with the file's size; nesting deeper than 64 levels or thousands of aliases and \
+         anchors are refused as a YAML bomb and cannot be raised: write the entries out without \
+         anchors (`&`) and aliases (`*`)"
+            .into()
     } else if m.contains("missing field") {
         "add the missing field".into()
     } else if m.contains("unknown variant") {

@@ -318,3 +318,38 @@ fn the_digest_is_stable_and_covers_the_text_and_every_key_file() {
     let files2 = Files::default().with("keys/fay2.pem", PUBLIC);
     assert_ne!(digest(&renamed, &files2), base);
 }
+
+/// More YAML nodes than serde-saphyr's default budget (250,000): 40,000 users of 9 nodes each
+/// parse, because the budget grows with the file.
+#[test]
+fn a_large_honest_manifest_is_within_the_yaml_budget() {
+    use std::fmt::Write as _;
+    let mut text = String::from("version: 1\ntenancy: ocid1.tenancy.oc1..t\nusers:\n");
+    for i in 0..40_000 {
+        let _ = write!(
+            text,
+            "  - name: user{i}\n    description: d\n    groups: [team]\n"
+        );
+    }
+    let manifest = raw::parse(&text, "m.yaml").expect("parses");
+    assert_eq!(manifest.users.len(), 40_000);
+}
+
+/// The limits that stop YAML bombs do not grow with the file: 50,001 anchors are refused, and
+/// the error says which limit and that it cannot be raised.
+#[test]
+fn anchors_past_the_fixed_limit_are_refused_naming_the_limit() {
+    use std::fmt::Write as _;
+    let mut text = String::from("version: 1\ntenancy: ocid1.tenancy.oc1..t\nusers:\n");
+    for i in 0..50_001 {
+        let _ = writeln!(text, "  - name: &a{i} user{i}");
+    }
+    let err = raw::parse(&text, "m.yaml").expect_err("refused");
+    assert!(err.message.contains("budget breached"), "{}", err.message);
+    assert!(
+        err.message.to_ascii_lowercase().contains("anchor"),
+        "{}",
+        err.message
+    );
+    assert!(err.help.contains("cannot be raised"), "{}", err.help);
+}
