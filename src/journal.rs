@@ -225,18 +225,12 @@ impl Journal {
             .collect()
     }
 
-    /// The retry token of the latest write of `action` on `subject` with the same request
-    /// digest that has an intent but no outcome and is younger than 24 hours: a write that may
-    /// have reached the service before the process died.
+    /// The latest write of `action` on `subject` with the same request digest that has an
+    /// intent but no outcome, of any age: `(unix seconds of the intent, its retry token)`. A
+    /// write that may have reached the service before the process died.
     #[must_use]
-    pub fn unfinished_token(
-        &self,
-        action: &str,
-        subject: &str,
-        request: &str,
-        now: i64,
-    ) -> Option<String> {
-        let mut found: Option<(&str, u32, &str)> = None;
+    pub fn unfinished(&self, action: &str, subject: &str, request: &str) -> Option<(i64, String)> {
+        let mut found: Option<(&str, u32, i64, &str)> = None;
         for r in &self.records {
             match r {
                 Record::Intent {
@@ -248,21 +242,32 @@ impl Journal {
                     request: q,
                     retry_token,
                 } if a == action && s == subject && q == request => {
-                    found = (now - at < RETRY_TOKEN_TTL_SECONDS).then_some((
-                        plan.as_str(),
-                        *seq,
-                        retry_token.as_str(),
-                    ));
+                    found = Some((plan.as_str(), *seq, *at, retry_token.as_str()));
                 }
                 Record::Outcome { plan, seq, .. } => {
-                    if found.is_some_and(|(p, s, _)| p == plan && s == *seq) {
+                    if found.is_some_and(|(p, s, _, _)| p == plan && s == *seq) {
                         found = None;
                     }
                 }
                 Record::Intent { .. } => {}
             }
         }
-        found.map(|(_, _, token)| token.to_owned())
+        found.map(|(_, _, at, token)| (at, token.to_owned()))
+    }
+
+    /// The retry token of [`Journal::unfinished`]'s write while OCI still honours it (younger
+    /// than 24 hours at `now`).
+    #[must_use]
+    pub fn unfinished_token(
+        &self,
+        action: &str,
+        subject: &str,
+        request: &str,
+        now: i64,
+    ) -> Option<String> {
+        self.unfinished(action, subject, request)
+            .filter(|(at, _)| now - at < RETRY_TOKEN_TTL_SECONDS)
+            .map(|(_, token)| token)
     }
 
     /// Subjects of steps of `plan` whose intent has no outcome (possibly written).

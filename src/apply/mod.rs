@@ -28,11 +28,11 @@ use secrecy::SecretString;
 use sha2::{Digest as _, Sha256};
 
 use crate::deliver;
-use crate::journal::{Journal, Record};
+use crate::journal::{Journal, RETRY_TOKEN_TTL_SECONDS, Record};
 use crate::model::{
     Desired, GroupName, Membership, OWNERSHIP_TAG, Ocid, RESET_TAG, State, UserName,
 };
-use crate::oci::client::{ClientError, IdentityClient, MembershipFilter, RetryToken};
+use crate::oci::client::{ClientError, IdentityClient, MembershipFilter, Response, RetryToken};
 use crate::oci::wire;
 use crate::plan::{Action, ActorSpec, Change, StepChecker};
 use crate::rules::Severity;
@@ -254,11 +254,18 @@ async fn write_step<W: Writes>(
     }
     let now = (run.clock)();
     let request = request_digest(change);
-    let earlier =
-        run.journal
-            .unfinished_token(change.action.as_str(), &step.subject, &request, now);
-    let resumed = earlier.is_some();
-    let token = match earlier.map_or_else(RetryToken::generate, RetryToken::new) {
+    let earlier = run
+        .journal
+        .unfinished(change.action.as_str(), &step.subject, &request);
+    let reusable = earlier
+        .as_ref()
+        .filter(|(at, _)| now - at < RETRY_TOKEN_TTL_SECONDS)
+        .map(|(_, token)| token.clone());
+    let attempt = Attempt {
+        resumed: reusable.is_some(),
+        interrupted: earlier.is_some(),
+    };
+    let token = match reusable.map_or_else(RetryToken::generate, RetryToken::new) {
         Ok(token) => token,
         Err(e) => return StepStatus::Failed(e.to_string()),
     };
@@ -274,7 +281,7 @@ async fn write_step<W: Writes>(
     if let Err(e) = run.journal.append(intent) {
         return StepStatus::Failed(format!("not written: {e}"));
     }
-    let result = run_change(target, ids, change, &token, resumed, step).await;
+    let result = run_change(target, ids, change, &token, attempt, step).await;
     let (status, detail) = match &result {
         Ok(()) => ("done", None),
         Err(e) => ("failed", Some(e.clone())),
@@ -298,6 +305,37 @@ async fn write_step<W: Writes>(
 
 fn api(e: ClientError) -> String {
     e.to_string()
+}
+
+/// What the journal says about this write before it is sent.
+#[derive(Clone, Copy, Debug)]
+struct Attempt {
+    /// An earlier attempt may have reached the service and its retry token is still honoured:
+    /// it is re-sent with that token, so the service replays its first answer.
+    resumed: bool,
+    /// An earlier attempt may have reached the service (its intent has no outcome), however
+    /// long ago.
+    interrupted: bool,
+}
+
+/// Whether a delete that answered 404 is done: only when an earlier, interrupted attempt may
+/// have sent it (deletes carry no retry token, so the service cannot replay them) and a read
+/// confirms the object is gone. `read` is that read: `Ok(true)` when the object is still live.
+/// Otherwise the 404 stands as the step's failure.
+async fn deleted_earlier(
+    sent: Result<Response<()>, ClientError>,
+    attempt: Attempt,
+    read: impl Future<Output = Result<bool, ClientError>>,
+) -> Result<(), String> {
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e) if attempt.interrupted && e.is_not_found() => match read.await {
+            Ok(false) => Ok(()),
+            Err(gone) if gone.is_not_found() => Ok(()),
+            _ => Err(api(e)),
+        },
+        Err(e) => Err(api(e)),
+    }
 }
 
 fn owned_tags() -> BTreeMap<String, String> {
@@ -330,7 +368,7 @@ async fn run_change<W: Writes>(
     ids: &mut Ids,
     change: &Change,
     token: &RetryToken,
-    resumed: bool,
+    attempt: Attempt,
     step: &mut StepReport,
 ) -> Result<(), String> {
     let client = target.client;
@@ -432,10 +470,19 @@ async fn run_change<W: Writes>(
                     .map(|m| Ocid::new(m.id))
                     .ok_or_else(|| format!("{} is not a member of {}", key.user, key.group))?,
             };
-            client
-                .remove_user_from_group(&id, None)
-                .await
-                .map_err(api)?;
+            let sent = client.remove_user_from_group(&id, None).await;
+            let still_member = async {
+                let listed = client
+                    .list_user_group_memberships(MembershipFilter::UserAndGroup {
+                        user: &user_id,
+                        group: &group_id,
+                    })
+                    .await?;
+                Ok(listed
+                    .iter()
+                    .any(|m| wire::is_live(m.lifecycle_state.as_deref())))
+            };
+            deleted_earlier(sent, attempt, still_member).await?;
             ids.memberships.remove(&key);
         }
         Action::UploadApiKey => {
@@ -452,10 +499,15 @@ async fn run_change<W: Writes>(
         Action::DeleteApiKey => {
             let (_, id) = ids.user(change)?;
             let fingerprint = change.fingerprint.clone().ok_or("the step names no key")?;
-            client
-                .delete_api_key(&id, &fingerprint, None)
-                .await
-                .map_err(api)?;
+            let sent = client.delete_api_key(&id, &fingerprint, None).await;
+            let still_there = async {
+                let keys = client.list_api_keys(&id).await?;
+                Ok(keys.iter().any(|k| {
+                    k.fingerprint == fingerprint.as_str()
+                        && wire::is_live(k.lifecycle_state.as_deref())
+                }))
+            };
+            deleted_earlier(sent, attempt, still_there).await?;
         }
         Action::ResetConsolePassword if after.reset_link_to.is_some() => {
             // Identity domains: OCI emails the user a reset link and returns no usable
@@ -478,7 +530,7 @@ async fn run_change<W: Writes>(
             let recipient = after.deliver_to.as_deref();
             // A resumed reset is re-sent with its recorded retry token, so the service replays
             // the same password, which an interrupted run may already have delivered.
-            let earlier = if resumed {
+            let earlier = if attempt.resumed {
                 deliver::existing(dir, &name, reset, recipient).map_err(|e| e.to_string())?
             } else {
                 deliver::preflight(dir, &name, reset, recipient)
@@ -508,12 +560,22 @@ async fn run_change<W: Writes>(
         }
         Action::DeleteUser => {
             let (name, id) = ids.user(change)?;
-            client.delete_user(&id, None).await.map_err(api)?;
+            let sent = client.delete_user(&id, None).await;
+            let still_live = async {
+                let user = client.get_user(&id).await?;
+                Ok(wire::is_live(user.value.lifecycle_state.as_deref()))
+            };
+            deleted_earlier(sent, attempt, still_live).await?;
             ids.users.remove(&name);
         }
         Action::DeleteGroup => {
             let (name, id) = ids.group(change)?;
-            client.delete_group(&id, None).await.map_err(api)?;
+            let sent = client.delete_group(&id, None).await;
+            let still_live = async {
+                let group = client.get_group(&id).await?;
+                Ok(wire::is_live(group.value.lifecycle_state.as_deref()))
+            };
+            deleted_earlier(sent, attempt, still_live).await?;
             ids.groups.remove(&name);
         }
     }

@@ -60,7 +60,6 @@ struct Fake {
     identity_domains: bool,
 }
 
-/// What follows `..` in an OCID (`ocid1.user.oc1..alice` → `alice`).
 /// The counts of a report: written now, failed, neither.
 fn counts(done: usize, failed: usize, not_started: usize) -> super::Counts {
     super::Counts {
@@ -70,6 +69,7 @@ fn counts(done: usize, failed: usize, not_started: usize) -> super::Counts {
     }
 }
 
+/// What follows `..` in an OCID (`ocid1.user.oc1..alice` → `alice`).
 fn short(id: &str) -> &str {
     id.rsplit("..").next().unwrap_or(id)
 }
@@ -174,6 +174,23 @@ impl Fake {
 }
 
 impl Writes for Fake {
+    async fn get_user(&self, user_id: &Ocid) -> Result<Response<wire::User>, ClientError> {
+        let name = short(user_id.as_str());
+        self.call("GetUser", name, None)?;
+        Ok(answer(wire_user(user_id.as_str(), name, &BTreeMap::new())))
+    }
+
+    async fn get_group(&self, group_id: &Ocid) -> Result<Response<wire::Group>, ClientError> {
+        let name = short(group_id.as_str());
+        self.call("GetGroup", name, None)?;
+        Ok(answer(wire_group(group_id.as_str(), name)))
+    }
+
+    async fn list_api_keys(&self, user_id: &Ocid) -> Result<Vec<wire::ApiKey>, ClientError> {
+        self.call("ListApiKeys", short(user_id.as_str()), None)?;
+        Ok(Vec::new())
+    }
+
     async fn create_group_with_token(
         &self,
         details: &wire::CreateGroupDetails,
@@ -1028,6 +1045,134 @@ fn a_write_with_an_intent_but_no_outcome_is_resent_with_the_same_retry_token() {
             (3, StepStatus::Done),
         ]
     );
+}
+
+/// carol leaves ops and is deleted, group old is deleted, and dave's key 2 is deleted: one step
+/// of each delete kind.
+fn deletes_world() -> World {
+    let mut world = World::new()
+        .user("carol")
+        .user("dave")
+        .key("dave", 1)
+        .key("dave", 2)
+        .group("ops")
+        .group("old")
+        .member("carol", "ops")
+        .want("carol", |u| u.present = false)
+        .want("dave", |u| u.api_keys = keys(&[1]));
+    world.desired.groups.insert(
+        "old".into(),
+        DesiredGroup {
+            present: false,
+            description: None,
+            location: loc(),
+        },
+    );
+    world
+}
+
+/// A journal of a run of `changes` killed after step `killed` reached the service: outcomes
+/// for the steps before it, then its intent.
+fn killed_after(world: &World, changes: &[Change], killed: u32) -> Dirs {
+    let first = Fake::default();
+    let mut first_dirs = Dirs::new();
+    let (report, _) = apply(world, changes, &first, &mut first_dirs, false);
+    assert!(report.succeeded());
+    let mut dirs = Dirs::new();
+    for record in first_dirs.journal.records() {
+        let seq = match record {
+            Record::Intent { seq, .. } | Record::Outcome { seq, .. } => *seq,
+        };
+        let last = matches!(record, Record::Outcome { seq, .. } if *seq == killed);
+        if seq <= killed && !last {
+            dirs.journal.append(record.clone()).expect("journal append");
+        }
+    }
+    dirs
+}
+
+#[test]
+fn a_resent_delete_answered_404_is_done_when_a_read_confirms_the_object_is_gone() {
+    let world = deletes_world();
+    let changes = world.plan();
+    let key2 = fp(2);
+    assert_eq!(
+        steps(&changes),
+        [
+            "1 remove_from_group membership.ops/carol".to_owned(),
+            format!("2 delete_api_key api_key.dave/{key2}"),
+            "3 delete_user user.carol".to_owned(),
+            "4 delete_group group.old".to_owned(),
+        ]
+    );
+    // Each delete kind, killed after its request reached the service: the re-sent delete
+    // answers 404, the confirming read finds nothing, the step is done, later steps run.
+    let gone: [(&str, &str); 4] = [
+        (
+            "RemoveUserFromGroup carol.ops",
+            "ListUserGroupMemberships carol/ops",
+        ),
+        ("DeleteApiKey dave/", "ListApiKeys dave"),
+        ("DeleteUser carol", "GetUser carol"),
+        ("DeleteGroup old", "GetGroup old"),
+    ];
+    for (killed, (delete, read)) in (1..).zip(gone) {
+        let delete = if delete.ends_with('/') {
+            format!("{delete}{}", key2.as_str())
+        } else {
+            delete.to_owned()
+        };
+        let mut dirs = killed_after(&world, &changes, killed);
+        // ListApiKeys answers no keys (gone); the other reads answer 404.
+        let second = Fake::failing(&[
+            (delete.as_str(), 404, "NotAuthorizedOrNotFound"),
+            (read, 404, "NotAuthorizedOrNotFound"),
+        ]);
+        let (report, _) = apply(&world, &changes, &second, &mut dirs, false);
+        assert!(
+            report.succeeded(),
+            "killed after step {killed}: {:?}",
+            statuses(&report)
+        );
+        let seen = second.seen();
+        assert_eq!(seen[0], delete, "killed after step {killed}: {seen:?}");
+        assert_eq!(seen[1], read, "killed after step {killed}: {seen:?}");
+        assert_eq!(
+            seen.len(),
+            2 + changes.len() - usize::try_from(killed).unwrap(),
+            "the later steps are written once each: {seen:?}"
+        );
+    }
+}
+
+#[test]
+fn a_404_to_a_delete_nobody_sent_before_or_to_a_live_object_stays_a_failure() {
+    let world = deletes_world();
+    let changes = world.plan();
+    // Never attempted before: a 404 means someone else moved it (or the actor may not see
+    // it), so the step fails and names the request.
+    let fake = Fake::failing(&[("DeleteUser carol", 404, "NotAuthorizedOrNotFound")]);
+    let mut dirs = Dirs::new();
+    let (report, _) = apply(&world, &changes, &fake, &mut dirs, false);
+    assert!(failed_with(
+        &report.steps[2].status,
+        "NotAuthorizedOrNotFound"
+    ));
+    assert!(
+        !fake.seen().contains(&"GetUser carol".to_owned()),
+        "no read without a reason"
+    );
+
+    // Interrupted, but the read still finds the user live: the 404 stands.
+    let mut dirs = killed_after(&world, &changes, 3);
+    let fake = Fake::failing(&[("DeleteUser carol", 404, "NotAuthorizedOrNotFound")]);
+    let (report, _) = apply(&world, &changes, &fake, &mut dirs, false);
+    assert!(
+        failed_with(&report.steps[2].status, "NotAuthorizedOrNotFound"),
+        "{:?}",
+        statuses(&report)
+    );
+    assert!(fake.seen().contains(&"GetUser carol".to_owned()));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ use crate::model::{Fingerprint, Ocid};
 use crate::oci::client::{ClientError, IdentityClient, MembershipFilter, Response, RetryToken};
 use crate::oci::wire;
 
-/// The writes (and the one membership look-up) the apply executor makes. Each method has the
+/// The writes (and the reads that confirm an earlier, interrupted write) the apply executor
+/// makes. Each method has the
 /// meaning, arguments and answer of the [`IdentityClient`] method of the same name.
 ///
 /// The futures need not be `Send`: the executor is driven by `block_on` on the caller's
@@ -19,6 +20,24 @@ use crate::oci::wire;
     reason = "the executor's future is driven by block_on, never spawned: Send is not needed"
 )]
 pub trait Writes {
+    /// GetUser (to confirm a user an interrupted run deleted is gone).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    async fn get_user(&self, user_id: &Ocid) -> Result<Response<wire::User>, ClientError>;
+
+    /// GetGroup (to confirm a group an interrupted run deleted is gone).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    async fn get_group(&self, group_id: &Ocid) -> Result<Response<wire::Group>, ClientError>;
+
+    /// ListApiKeys (to confirm a key an interrupted run deleted is gone).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    async fn list_api_keys(&self, user_id: &Ocid) -> Result<Vec<wire::ApiKey>, ClientError>;
+
     /// CreateGroup with the caller's retry token.
     ///
     /// # Errors
@@ -159,6 +178,18 @@ pub trait Writes {
 // Each method calls the client's inherent method of the same name (a path to a type's
 // associated function resolves to its inherent method before any trait's).
 impl Writes for IdentityClient {
+    async fn get_user(&self, user_id: &Ocid) -> Result<Response<wire::User>, ClientError> {
+        IdentityClient::get_user(self, user_id).await
+    }
+
+    async fn get_group(&self, group_id: &Ocid) -> Result<Response<wire::Group>, ClientError> {
+        IdentityClient::get_group(self, group_id).await
+    }
+
+    async fn list_api_keys(&self, user_id: &Ocid) -> Result<Vec<wire::ApiKey>, ClientError> {
+        IdentityClient::list_api_keys(self, user_id).await
+    }
+
     async fn create_group_with_token(
         &self,
         details: &wire::CreateGroupDetails,

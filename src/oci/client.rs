@@ -528,6 +528,20 @@ impl IdentityClient {
             .await
     }
 
+    /// GetGroup.
+    ///
+    /// # Errors
+    /// [`ClientError`]; 404 `NotAuthorizedOrNotFound` when it does not exist.
+    pub async fn get_group(&self, group_id: &Ocid) -> Result<Response<Group>, ClientError> {
+        self.run(Call::new(
+            "GetGroup",
+            "GET",
+            path(&["groups", group_id.as_str()]),
+            Access::Read,
+        ))
+        .await
+    }
+
     /// CreateGroup, with a fresh retry token.
     ///
     /// # Errors
