@@ -318,6 +318,31 @@ struct Attempt {
     interrupted: bool,
 }
 
+/// Whether an object carries the ownership tag ociam gives what it creates.
+fn is_owned(tags: &BTreeMap<String, String>) -> bool {
+    tags.get(OWNERSHIP_TAG).is_some_and(|v| v == "true")
+}
+
+/// What a create made. When it answered 409 (already exists) and an earlier, interrupted
+/// attempt may have sent it (its retry token expired, or the service did not replay it), the
+/// create is done when `read` finds the live object exactly as it was asked for (name,
+/// description, email, ownership tag; the membership; the key's fingerprint), which it
+/// returns. Otherwise the 409 stands as the step's failure.
+async fn created_earlier<T>(
+    sent: Result<Response<T>, ClientError>,
+    attempt: Attempt,
+    read: impl Future<Output = Result<Option<T>, ClientError>>,
+) -> Result<T, String> {
+    match sent {
+        Ok(answer) => Ok(answer.value),
+        Err(e) if attempt.interrupted && e.status() == Some(409) => match read.await {
+            Ok(Some(found)) => Ok(found),
+            _ => Err(api(e)),
+        },
+        Err(e) => Err(api(e)),
+    }
+}
+
 /// Whether a delete that answered 404 is done: only when an earlier, interrupted attempt may
 /// have sent it (deletes carry no retry token, so the service cannot replay them) and a read
 /// confirms the object is gone. `read` is that read: `Ok(true)` when the object is still live.
@@ -383,11 +408,18 @@ async fn run_change<W: Writes>(
                 freeform_tags: Some(owned_tags()),
                 defined_tags: None,
             };
-            let created = client
-                .create_group_with_token(&details, token)
-                .await
-                .map_err(api)?;
-            ids.groups.insert(name, Ocid::new(created.value.id));
+            let sent = client.create_group_with_token(&details, token).await;
+            let asked_for = async {
+                let groups = client.list_groups().await?;
+                Ok(groups.into_iter().find(|g| {
+                    GroupName::new(&g.name) == name
+                        && wire::is_live(g.lifecycle_state.as_deref())
+                        && g.description == details.description
+                        && is_owned(&g.freeform_tags)
+                }))
+            };
+            let created = created_earlier(sent, attempt, asked_for).await?;
+            ids.groups.insert(name, Ocid::new(created.id));
         }
         Action::CreateUser => {
             let name = change.user.clone().ok_or("the step names no user")?;
@@ -399,12 +431,20 @@ async fn run_change<W: Writes>(
                 freeform_tags: Some(owned_tags()),
                 defined_tags: None,
             };
-            let created = client
-                .create_user_with_token(&details, token)
-                .await
-                .map_err(api)?;
-            ids.users.insert(name.clone(), Ocid::new(created.value.id));
-            ids.user_tags.insert(name, created.value.freeform_tags);
+            let sent = client.create_user_with_token(&details, token).await;
+            let asked_for = async {
+                let users = client.list_users().await?;
+                Ok(users.into_iter().find(|u| {
+                    UserName::new(&u.name) == name
+                        && wire::is_live(u.lifecycle_state.as_deref())
+                        && u.description == details.description
+                        && u.email == details.email
+                        && is_owned(&u.freeform_tags)
+                }))
+            };
+            let created = created_earlier(sent, attempt, asked_for).await?;
+            ids.users.insert(name.clone(), Ocid::new(created.id));
+            ids.user_tags.insert(name, created.freeform_tags);
         }
         Action::UpdateUser => {
             let (_, id) = ids.user(change)?;
@@ -445,12 +485,21 @@ async fn run_change<W: Writes>(
                 user_id: user_id.to_string(),
                 group_id: group_id.to_string(),
             };
-            let added = client
-                .add_user_to_group_with_token(&details, token)
-                .await
-                .map_err(api)?;
+            let sent = client.add_user_to_group_with_token(&details, token).await;
+            let asked_for = async {
+                let listed = client
+                    .list_user_group_memberships(MembershipFilter::UserAndGroup {
+                        user: &user_id,
+                        group: &group_id,
+                    })
+                    .await?;
+                Ok(listed
+                    .into_iter()
+                    .find(|m| wire::is_live(m.lifecycle_state.as_deref())))
+            };
+            let added = created_earlier(sent, attempt, asked_for).await?;
             ids.memberships
-                .insert(Membership { user, group }, Ocid::new(added.value.id));
+                .insert(Membership { user, group }, Ocid::new(added.id));
         }
         Action::RemoveFromGroup => {
             let (user, user_id) = ids.user(change)?;
@@ -491,10 +540,20 @@ async fn run_change<W: Writes>(
                 .public_key
                 .clone()
                 .ok_or("the step carries no public key")?;
-            client
+            let sent = client
                 .upload_api_key_with_token(&id, &wire::CreateApiKeyDetails { key }, token)
-                .await
-                .map_err(api)?;
+                .await;
+            let asked_for = async {
+                let keys = client.list_api_keys(&id).await?;
+                Ok(keys.into_iter().find(|k| {
+                    change
+                        .fingerprint
+                        .as_ref()
+                        .is_some_and(|fp| fp.as_str() == k.fingerprint)
+                        && wire::is_live(k.lifecycle_state.as_deref())
+                }))
+            };
+            created_earlier(sent, attempt, asked_for).await?;
         }
         Action::DeleteApiKey => {
             let (_, id) = ids.user(change)?;

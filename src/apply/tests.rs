@@ -58,6 +58,11 @@ struct Fake {
     tags: RefCell<BTreeMap<String, BTreeMap<String, String>>>,
     /// Answer password resets with no password (a tenancy with identity domains).
     identity_domains: bool,
+    /// What ListUsers, ListGroups and ListApiKeys answer (the tenancy as an interrupted run
+    /// left it).
+    listed_users: Vec<wire::User>,
+    listed_groups: Vec<wire::Group>,
+    listed_keys: Vec<wire::ApiKey>,
 }
 
 /// The counts of a report: written now, failed, neither.
@@ -85,6 +90,13 @@ fn answer<T>(value: T) -> Response<T> {
 fn wire_group(id: &str, name: &str) -> wire::Group {
     serde_json::from_value(json!({"id": id, "compartmentId": TENANCY, "name": name,
         "lifecycleState": "ACTIVE"}))
+    .expect("group JSON")
+}
+
+fn wire_group_tagged(id: &str, name: &str, tags: &BTreeMap<String, String>) -> wire::Group {
+    serde_json::from_value(json!({"id": id, "compartmentId": TENANCY, "name": name,
+        "description": format!("the {name} group"), "lifecycleState": "ACTIVE",
+        "freeformTags": tags}))
     .expect("group JSON")
 }
 
@@ -174,6 +186,16 @@ impl Fake {
 }
 
 impl Writes for Fake {
+    async fn list_users(&self) -> Result<Vec<wire::User>, ClientError> {
+        self.call("ListUsers", "", None)?;
+        Ok(self.listed_users.clone())
+    }
+
+    async fn list_groups(&self) -> Result<Vec<wire::Group>, ClientError> {
+        self.call("ListGroups", "", None)?;
+        Ok(self.listed_groups.clone())
+    }
+
     async fn get_user(&self, user_id: &Ocid) -> Result<Response<wire::User>, ClientError> {
         let name = short(user_id.as_str());
         self.call("GetUser", name, None)?;
@@ -188,7 +210,7 @@ impl Writes for Fake {
 
     async fn list_api_keys(&self, user_id: &Ocid) -> Result<Vec<wire::ApiKey>, ClientError> {
         self.call("ListApiKeys", short(user_id.as_str()), None)?;
-        Ok(Vec::new())
+        Ok(self.listed_keys.clone())
     }
 
     async fn create_group_with_token(
@@ -1173,6 +1195,113 @@ fn a_404_to_a_delete_nobody_sent_before_or_to_a_live_object_stays_a_failure() {
         statuses(&report)
     );
     assert!(fake.seen().contains(&"GetUser carol".to_owned()));
+}
+
+/// One step of each create kind, none depending on another's new OCID: group ops, user dave,
+/// erin into team, erin's key 1.
+fn creates_world() -> World {
+    World::new()
+        .user("erin")
+        .group("team")
+        .want_group("ops")
+        .want("dave", |_| {})
+        .want("erin", |u| {
+            u.groups = groups(&["team"]);
+            u.api_keys = keys(&[1]);
+        })
+}
+
+fn owned() -> BTreeMap<String, String> {
+    BTreeMap::from([(OWNERSHIP_TAG.to_owned(), "true".to_owned())])
+}
+
+#[test]
+fn a_resent_create_answered_409_is_done_when_the_live_object_is_what_was_asked() {
+    let world = creates_world();
+    let changes = world.plan();
+    let mut order = steps(&changes);
+    order.sort();
+    assert_eq!(
+        order,
+        [
+            "1 create_group group.ops",
+            "2 create_user user.dave",
+            "3 add_to_group membership.team/erin",
+            "4 upload_api_key api_key.erin/00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:01",
+        ]
+    );
+    let conflicts = [
+        ("CreateGroup ops", "ListGroups "),
+        ("CreateUser dave", "ListUsers "),
+        (
+            "AddUserToGroup erin/team",
+            "ListUserGroupMemberships erin/team",
+        ),
+        ("UploadApiKey erin/key-1", "ListApiKeys erin"),
+    ];
+    for (killed, (create, read)) in (1..).zip(conflicts) {
+        let mut dirs = killed_after(&world, &changes, killed);
+        // The interrupted attempt created the object; the re-sent create answers 409.
+        let mut second = Fake::failing(&[(create, 409, "Conflict")]);
+        second.listed_groups = vec![wire_group_tagged(
+            "ocid1.group.oc1..listed-ops",
+            "ops",
+            &owned(),
+        )];
+        second.listed_users = vec![wire_user("ocid1.user.oc1..listed-dave", "DAVE", &owned())];
+        second.listed_keys = vec![
+            serde_json::from_value(json!({"fingerprint": fp(1).as_str(),
+                "userId": "ocid1.user.oc1..erin", "lifecycleState": "ACTIVE"}))
+            .expect("api key JSON"),
+        ];
+        let (report, _) = apply(&world, &changes, &second, &mut dirs, false);
+        assert!(
+            report.succeeded(),
+            "killed after step {killed}: {:?} {:?}",
+            statuses(&report),
+            second.seen()
+        );
+        let seen = second.seen();
+        assert_eq!(&seen[..2], [create, read], "killed after step {killed}");
+        assert_eq!(
+            seen.len(),
+            2 + changes.len() - usize::try_from(killed).unwrap(),
+            "the later steps are written once each: {seen:?}"
+        );
+    }
+}
+
+#[test]
+fn a_409_to_a_create_is_a_failure_unless_interrupted_and_the_object_matches() {
+    let world = creates_world();
+    let changes = world.plan();
+    // Not interrupted: someone else made dave; the 409 stands, and nothing is read.
+    let fake = Fake::failing(&[("CreateUser dave", 409, "Conflict")]);
+    let mut dirs = Dirs::new();
+    let (report, _) = apply(&world, &changes, &fake, &mut dirs, true);
+    assert!(
+        failed_with(&report.steps[1].status, "Conflict"),
+        "{:?}",
+        statuses(&report)
+    );
+    assert!(!fake.seen().contains(&"ListUsers ".to_owned()));
+
+    // Interrupted, but the live dave is not the one asked for (no ownership tag): the 409
+    // stands.
+    let mut dirs = killed_after(&world, &changes, 2);
+    let mut fake = Fake::failing(&[("CreateUser dave", 409, "Conflict")]);
+    fake.listed_users = vec![wire_user(
+        "ocid1.user.oc1..other-dave",
+        "dave",
+        &BTreeMap::new(),
+    )];
+    let (report, _) = apply(&world, &changes, &fake, &mut dirs, true);
+    assert!(
+        failed_with(&report.steps[1].status, "Conflict"),
+        "{:?}",
+        statuses(&report)
+    );
+    assert!(fake.seen().contains(&"ListUsers ".to_owned()));
 }
 
 // ---------------------------------------------------------------------------------------------

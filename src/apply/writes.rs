@@ -20,6 +20,18 @@ use crate::oci::wire;
     reason = "the executor's future is driven by block_on, never spawned: Send is not needed"
 )]
 pub trait Writes {
+    /// ListUsers (to find a user an interrupted run created).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    async fn list_users(&self) -> Result<Vec<wire::User>, ClientError>;
+
+    /// ListGroups (to find a group an interrupted run created).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    async fn list_groups(&self) -> Result<Vec<wire::Group>, ClientError>;
+
     /// GetUser (to confirm a user an interrupted run deleted is gone).
     ///
     /// # Errors
@@ -32,7 +44,7 @@ pub trait Writes {
     /// [`ClientError`].
     async fn get_group(&self, group_id: &Ocid) -> Result<Response<wire::Group>, ClientError>;
 
-    /// ListApiKeys (to confirm a key an interrupted run deleted is gone).
+    /// ListApiKeys (to confirm a key an interrupted run deleted is gone, or uploaded is there).
     ///
     /// # Errors
     /// [`ClientError`].
@@ -178,6 +190,14 @@ pub trait Writes {
 // Each method calls the client's inherent method of the same name (a path to a type's
 // associated function resolves to its inherent method before any trait's).
 impl Writes for IdentityClient {
+    async fn list_users(&self) -> Result<Vec<wire::User>, ClientError> {
+        IdentityClient::list_users(self).await
+    }
+
+    async fn list_groups(&self) -> Result<Vec<wire::Group>, ClientError> {
+        IdentityClient::list_groups(self).await
+    }
+
     async fn get_user(&self, user_id: &Ocid) -> Result<Response<wire::User>, ClientError> {
         IdentityClient::get_user(self, user_id).await
     }
