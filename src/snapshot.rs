@@ -157,6 +157,41 @@ fn describe(path: &str, name: &str, id: &str) -> String {
     }
 }
 
+/// The planner's view of a user as the service returns it (also how apply reads a user back
+/// right before writing it).
+#[must_use]
+pub fn user_of(u: &wire::User) -> User {
+    let caps = u.capabilities.clone().unwrap_or_default();
+    User {
+        id: Some(Ocid::new(&u.id)),
+        description: u.description.clone(),
+        email: u.email.clone(),
+        capabilities: Capabilities {
+            api_keys: caps.can_use_api_keys.unwrap_or(true),
+            console_password: caps.can_use_console_password.unwrap_or(true),
+        },
+        federated: u
+            .identity_provider_id
+            .as_deref()
+            .is_some_and(|s| !s.is_empty())
+            || u.external_identifier
+                .as_deref()
+                .is_some_and(|s| !s.is_empty()),
+        managed: u.freeform_tags.contains_key(OWNERSHIP_TAG),
+        password_reset: u.freeform_tags.get(RESET_TAG).and_then(|v| v.parse().ok()),
+    }
+}
+
+/// The planner's view of a group as the service returns it.
+#[must_use]
+pub fn group_of(g: &wire::Group) -> Group {
+    Group {
+        id: Some(Ocid::new(&g.id)),
+        description: g.description.clone(),
+        managed: g.freeform_tags.contains_key(OWNERSHIP_TAG),
+    }
+}
+
 impl Snapshot {
     /// Every object OCID that appears twice (empty ids are skipped: hand-written snapshots may
     /// leave them out), as an error naming both objects.
@@ -249,25 +284,7 @@ impl Snapshot {
             .filter(|(_, u)| wire::is_live(u.lifecycle_state.as_deref()))
         {
             let name = UserName::new(&u.name);
-            let caps = u.capabilities.clone().unwrap_or_default();
-            let user = User {
-                id: Some(Ocid::new(&u.id)),
-                description: u.description.clone(),
-                email: u.email.clone(),
-                capabilities: Capabilities {
-                    api_keys: caps.can_use_api_keys.unwrap_or(true),
-                    console_password: caps.can_use_console_password.unwrap_or(true),
-                },
-                federated: u
-                    .identity_provider_id
-                    .as_deref()
-                    .is_some_and(|s| !s.is_empty())
-                    || u.external_identifier
-                        .as_deref()
-                        .is_some_and(|s| !s.is_empty()),
-                managed: u.freeform_tags.contains_key(OWNERSHIP_TAG),
-                password_reset: u.freeform_tags.get(RESET_TAG).and_then(|v| v.parse().ok()),
-            };
+            let user = user_of(u);
             let path = describe(&format!("users[{i}]"), &u.name, &u.id);
             if let Some(first) = user_paths.get(&name) {
                 return Err(bad(same_name("user", first, &path)));
@@ -282,11 +299,7 @@ impl Snapshot {
             .filter(|(_, g)| wire::is_live(g.lifecycle_state.as_deref()))
         {
             let name = GroupName::new(&g.name);
-            let group = Group {
-                id: Some(Ocid::new(&g.id)),
-                description: g.description.clone(),
-                managed: g.freeform_tags.contains_key(OWNERSHIP_TAG),
-            };
+            let group = group_of(g);
             let path = describe(&format!("groups[{i}]"), &g.name, &g.id);
             if let Some(first) = group_paths.get(&name) {
                 return Err(bad(same_name("group", first, &path)));

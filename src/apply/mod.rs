@@ -21,7 +21,7 @@ mod writes;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use secrecy::SecretString;
@@ -29,14 +29,15 @@ use sha2::{Digest as _, Sha256};
 
 use crate::deliver;
 use crate::journal::{Journal, RETRY_TOKEN_TTL_SECONDS, Record};
+use crate::model::Fingerprint;
 use crate::model::{
     Desired, GroupName, Membership, OWNERSHIP_TAG, Ocid, RESET_TAG, State, UserName,
 };
 use crate::oci::client::{ClientError, IdentityClient, MembershipFilter, Response, RetryToken};
 use crate::oci::wire;
-use crate::plan::{Action, ActorSpec, Change, StepChecker};
+use crate::plan::{Action, ActorSpec, Change, StepChecker, precondition};
 use crate::rules::Severity;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{self, Snapshot};
 
 pub use report::{ApplyReport, Counts, ReportDocument, StepReport, StepStatus};
 pub use writes::Writes;
@@ -49,6 +50,12 @@ struct Ids {
     user_tags: BTreeMap<UserName, BTreeMap<String, String>>,
     groups: BTreeMap<GroupName, Ocid>,
     memberships: BTreeMap<Membership, Ocid>,
+    /// The ETag of each user this apply has checked (re-read) or written, for `if-match`.
+    user_etags: BTreeMap<UserName, Option<String>>,
+    /// The same for groups.
+    group_etags: BTreeMap<GroupName, Option<String>>,
+    /// Each user's live key fingerprints as this apply last saw or made them.
+    keys: BTreeMap<UserName, BTreeSet<Fingerprint>>,
 }
 
 impl Ids {
@@ -318,6 +325,164 @@ struct Attempt {
     interrupted: bool,
 }
 
+/// A write's failure: `NoEtagMatch` (409 from Identity, 412 in OCI's generic docs) means the
+/// object changed between this apply's read and its write.
+fn write_error(subject: &str, e: ClientError) -> String {
+    if e.code() == Some("NoEtagMatch") {
+        format!(
+            "moved since the plan: {subject} changed while this apply ran ({e}); nothing else was rolled back: run `ociam plan` again and review"
+        )
+    } else {
+        api(e)
+    }
+}
+
+/// The refusal of a step whose object is not as the plan expects at write time.
+fn moved(subject: &str, how: &str) -> String {
+    format!(
+        "moved since the plan: {subject} {how}; nothing was written for this step: run `ociam plan` again and review"
+    )
+}
+
+/// The `if-match` for a write to user `name`: the ETag of this apply's own last read or write
+/// of it. Before its first write, the user is read back and must still be as the plan saw it
+/// (the step's precondition digest). A step an interrupted run may already have written is
+/// re-sent without `if-match` and without the comparison: that run may have moved the object.
+async fn user_if_match<W: Writes>(
+    client: &W,
+    ids: &mut Ids,
+    change: &Change,
+    attempt: Attempt,
+) -> Result<Option<String>, String> {
+    let (name, id) = ids.user(change)?;
+    if let Some(etag) = ids.user_etags.get(&name) {
+        return Ok(etag.clone());
+    }
+    if attempt.interrupted {
+        return Ok(None);
+    }
+    let subject = format!("user.{name}");
+    let read = client.get_user(&id).await.map_err(|e| {
+        if e.is_not_found() {
+            moved(&subject, "was deleted")
+        } else {
+            api(e)
+        }
+    })?;
+    let expected = change.precondition.as_ref().and_then(|p| p.digest.as_ref());
+    let now = precondition::of_user(Some(&snapshot::user_of(&read.value))).digest;
+    if expected.is_some() && now.as_ref() != expected {
+        return Err(moved(
+            &subject,
+            "changed (description, email, capabilities or password-reset tag)",
+        ));
+    }
+    ids.user_tags.insert(name.clone(), read.value.freeform_tags);
+    ids.user_etags.insert(name, read.etag.clone());
+    Ok(read.etag)
+}
+
+/// [`user_if_match`] for group `name`.
+async fn group_if_match<W: Writes>(
+    client: &W,
+    ids: &mut Ids,
+    change: &Change,
+    attempt: Attempt,
+) -> Result<Option<String>, String> {
+    let (name, id) = ids.group(change)?;
+    if let Some(etag) = ids.group_etags.get(&name) {
+        return Ok(etag.clone());
+    }
+    if attempt.interrupted {
+        return Ok(None);
+    }
+    let subject = format!("group.{name}");
+    let read = client.get_group(&id).await.map_err(|e| {
+        if e.is_not_found() {
+            moved(&subject, "was deleted")
+        } else {
+            api(e)
+        }
+    })?;
+    let expected = change.precondition.as_ref().and_then(|p| p.digest.as_ref());
+    let now = precondition::of_group(Some(&snapshot::group_of(&read.value))).digest;
+    if expected.is_some() && now.as_ref() != expected {
+        return Err(moved(&subject, "changed (description)"));
+    }
+    ids.group_etags.insert(name, read.etag.clone());
+    Ok(read.etag)
+}
+
+/// Re-reads user `name`'s API keys right before a key write (OCI's keys have no ETag): they
+/// must be the ones the plan saw, or this apply's own last result. Returns them.
+async fn keys_as_expected<W: Writes>(
+    client: &W,
+    ids: &Ids,
+    change: &Change,
+    attempt: Attempt,
+) -> Result<BTreeSet<Fingerprint>, String> {
+    let (name, id) = ids.user(change)?;
+    let live: BTreeSet<Fingerprint> = client
+        .list_api_keys(&id)
+        .await
+        .map_err(api)?
+        .iter()
+        .filter(|k| wire::is_live(k.lifecycle_state.as_deref()))
+        .filter_map(|k| Fingerprint::parse(&k.fingerprint))
+        .collect();
+    let expected: Option<BTreeSet<Fingerprint>> = ids.keys.get(&name).cloned().or_else(|| {
+        change
+            .precondition
+            .as_ref()
+            .and_then(|p| p.keys.as_ref())
+            .map(|k| k.iter().cloned().collect())
+    });
+    match expected {
+        Some(expected) if !attempt.interrupted && expected != live => Err(moved(
+            &format!("the API keys of user.{name}"),
+            &format!(
+                "changed ({} live now, {} when planned)",
+                live.len(),
+                expected.len()
+            ),
+        )),
+        _ => Ok(live),
+    }
+}
+
+/// Re-reads whether `user` is a member of `group` right before a membership write
+/// (AddUserToGroup takes no ETag): it must be as the plan saw it.
+async fn membership_as_expected<W: Writes>(
+    client: &W,
+    user_id: &Ocid,
+    group_id: &Ocid,
+    change: &Change,
+    attempt: Attempt,
+) -> Result<(), String> {
+    let Some(expected) = change.precondition.as_ref().map(|p| p.exists) else {
+        return Ok(());
+    };
+    let listed = client
+        .list_user_group_memberships(MembershipFilter::UserAndGroup {
+            user: user_id,
+            group: group_id,
+        })
+        .await
+        .map_err(api)?;
+    let member = listed
+        .iter()
+        .any(|m| wire::is_live(m.lifecycle_state.as_deref()));
+    if !attempt.interrupted && member != expected {
+        let how = if member {
+            "was added since the plan"
+        } else {
+            "was removed since the plan"
+        };
+        return Err(moved(&change.subject(), how));
+    }
+    Ok(())
+}
+
 /// Whether an object carries the ownership tag ociam gives what it creates.
 fn is_owned(tags: &BTreeMap<String, String>) -> bool {
     tags.get(OWNERSHIP_TAG).is_some_and(|v| v == "true")
@@ -367,8 +532,8 @@ fn owned_tags() -> BTreeMap<String, String> {
     BTreeMap::from([(OWNERSHIP_TAG.to_owned(), "true".to_owned())])
 }
 
-/// Writes the reset tag (`ociam-password-reset`) after a reset, keeping the user's other tags,
-/// so the next plan knows this reset number was applied.
+/// Writes the reset tag (`ociam-password-reset`) after a reset, keeping the user's other tags
+/// (as read back before the reset), so the next plan knows this reset number was applied.
 async fn record_reset<W: Writes>(
     client: &W,
     ids: &mut Ids,
@@ -382,7 +547,10 @@ async fn record_reset<W: Writes>(
         freeform_tags: Some(tags.clone()),
         ..wire::UpdateUserDetails::default()
     };
-    client.update_user(id, &details, None).await.map_err(api)?;
+    // No if-match: whether a password reset changes the user's ETag is not documented, and
+    // this write follows this apply's own reset of the user, checked just before it.
+    let updated = client.update_user(id, &details, None).await.map_err(api)?;
+    ids.user_etags.insert(name.clone(), updated.etag);
     ids.user_tags.insert(name, tags);
     Ok(())
 }
@@ -447,40 +615,50 @@ async fn run_change<W: Writes>(
             ids.user_tags.insert(name, created.freeform_tags);
         }
         Action::UpdateUser => {
-            let (_, id) = ids.user(change)?;
+            let if_match = user_if_match(client, ids, change, attempt).await?;
+            let (name, id) = ids.user(change)?;
             let details = wire::UpdateUserDetails {
                 description: after.description,
                 email: after.email,
                 ..wire::UpdateUserDetails::default()
             };
-            client.update_user(&id, &details, None).await.map_err(api)?;
+            let updated = client
+                .update_user(&id, &details, if_match.as_deref())
+                .await
+                .map_err(|e| write_error(&change.subject(), e))?;
+            ids.user_etags.insert(name, updated.etag);
         }
         Action::UpdateGroup => {
-            let (_, id) = ids.group(change)?;
+            let if_match = group_if_match(client, ids, change, attempt).await?;
+            let (name, id) = ids.group(change)?;
             let details = wire::UpdateGroupDetails {
                 description: after.description,
                 ..wire::UpdateGroupDetails::default()
             };
-            client
-                .update_group(&id, &details, None)
+            let updated = client
+                .update_group(&id, &details, if_match.as_deref())
                 .await
-                .map_err(api)?;
+                .map_err(|e| write_error(&change.subject(), e))?;
+            ids.group_etags.insert(name, updated.etag);
         }
         Action::UpdateCapabilities => {
-            let (_, id) = ids.user(change)?;
+            let if_match = user_if_match(client, ids, change, attempt).await?;
+            let (name, id) = ids.user(change)?;
             let details = wire::UpdateUserCapabilitiesDetails {
                 can_use_api_keys: after.api_keys,
                 can_use_console_password: after.console_password,
                 ..wire::UpdateUserCapabilitiesDetails::default()
             };
-            client
-                .update_user_capabilities(&id, &details, None)
+            let updated = client
+                .update_user_capabilities(&id, &details, if_match.as_deref())
                 .await
-                .map_err(api)?;
+                .map_err(|e| write_error(&change.subject(), e))?;
+            ids.user_etags.insert(name, updated.etag);
         }
         Action::AddToGroup => {
             let (user, user_id) = ids.user(change)?;
             let (group, group_id) = ids.group(change)?;
+            membership_as_expected(client, &user_id, &group_id, change, attempt).await?;
             let details = wire::AddUserToGroupDetails {
                 user_id: user_id.to_string(),
                 group_id: group_id.to_string(),
@@ -540,6 +718,7 @@ async fn run_change<W: Writes>(
                 .public_key
                 .clone()
                 .ok_or("the step carries no public key")?;
+            let mut live = keys_as_expected(client, ids, change, attempt).await?;
             let sent = client
                 .upload_api_key_with_token(&id, &wire::CreateApiKeyDetails { key }, token)
                 .await;
@@ -554,10 +733,15 @@ async fn run_change<W: Writes>(
                 }))
             };
             created_earlier(sent, attempt, asked_for).await?;
+            if let (Some(fp), Some(user)) = (&change.fingerprint, &change.user) {
+                live.insert(fp.clone());
+                ids.keys.insert(user.clone(), live);
+            }
         }
         Action::DeleteApiKey => {
             let (_, id) = ids.user(change)?;
             let fingerprint = change.fingerprint.clone().ok_or("the step names no key")?;
+            let mut live = keys_as_expected(client, ids, change, attempt).await?;
             let sent = client.delete_api_key(&id, &fingerprint, None).await;
             let still_there = async {
                 let keys = client.list_api_keys(&id).await?;
@@ -567,11 +751,16 @@ async fn run_change<W: Writes>(
                 }))
             };
             deleted_earlier(sent, attempt, still_there).await?;
+            live.remove(&fingerprint);
+            if let Some(user) = &change.user {
+                ids.keys.insert(user.clone(), live);
+            }
         }
         Action::ResetConsolePassword if after.reset_link_to.is_some() => {
             // Identity domains: OCI emails the user a reset link and returns no usable
             // password, so nothing is delivered or written; should an answer carry one anyway,
             // it is dropped (zeroized) unread.
+            user_if_match(client, ids, change, attempt).await?;
             let (name, id) = ids.user(change)?;
             let reset = after.reset.unwrap_or(1);
             let answer = client
@@ -583,6 +772,7 @@ async fn run_change<W: Writes>(
             record_reset(client, ids, name, &id, reset).await?;
         }
         Action::ResetConsolePassword => {
+            user_if_match(client, ids, change, attempt).await?;
             let (name, id) = ids.user(change)?;
             let reset = after.reset.unwrap_or(1);
             let dir = &target.delivery.secrets_dir;
@@ -618,8 +808,9 @@ async fn run_change<W: Writes>(
             record_reset(client, ids, name, &id, reset).await?;
         }
         Action::DeleteUser => {
+            let if_match = user_if_match(client, ids, change, attempt).await?;
             let (name, id) = ids.user(change)?;
-            let sent = client.delete_user(&id, None).await;
+            let sent = client.delete_user(&id, if_match.as_deref()).await;
             let still_live = async {
                 let user = client.get_user(&id).await?;
                 Ok(wire::is_live(user.value.lifecycle_state.as_deref()))
@@ -628,8 +819,9 @@ async fn run_change<W: Writes>(
             ids.users.remove(&name);
         }
         Action::DeleteGroup => {
+            let if_match = group_if_match(client, ids, change, attempt).await?;
             let (name, id) = ids.group(change)?;
-            let sent = client.delete_group(&id, None).await;
+            let sent = client.delete_group(&id, if_match.as_deref()).await;
             let still_live = async {
                 let group = client.get_group(&id).await?;
                 Ok(wire::is_live(group.value.lifecycle_state.as_deref()))

@@ -46,6 +46,11 @@ struct Call {
     token: Option<String>,
 }
 
+/// The ETag the fake gives each user it answers GetUser for.
+fn etag_of(name: &str) -> String {
+    format!("etag-{name}")
+}
+
 /// A backend that records every call and answers like the service, except for the calls it
 /// is told to fail.
 #[derive(Default)]
@@ -63,6 +68,14 @@ struct Fake {
     listed_users: Vec<wire::User>,
     listed_groups: Vec<wire::Group>,
     listed_keys: Vec<wire::ApiKey>,
+    /// List a live membership for every user and group (what an interrupted AddUserToGroup
+    /// left); otherwise memberships are listed from the snapshot.
+    member_listed: bool,
+    /// The tenancy as planned: what GetUser, GetGroup, ListApiKeys and the membership list
+    /// answer (set by [`apply`] when a test did not).
+    snapshot: RefCell<Option<Snapshot>>,
+    /// The `if-match` each UpdateUser carried, by `Operation subject`.
+    if_matches: RefCell<Vec<(String, Option<String>)>>,
 }
 
 /// The counts of a report: written now, failed, neither.
@@ -167,9 +180,31 @@ impl Fake {
             .unwrap_or_else(|| panic!("{what} sent no tags"))
     }
 
-    /// `Operation subject` of every call, in order.
+    /// `Operation subject` of every write, in order (reads left out).
     fn seen(&self) -> Vec<String> {
+        self.seen_all()
+            .into_iter()
+            .filter(|w| !w.starts_with("Get") && !w.starts_with("List"))
+            .collect()
+    }
+
+    /// `Operation subject` of every call, reads included, in order.
+    fn seen_all(&self) -> Vec<String> {
         self.calls.borrow().iter().map(|c| c.what.clone()).collect()
+    }
+
+    /// The snapshot's object with OCID `id`, as JSON.
+    fn live_object(&self, id: &str) -> Option<serde_json::Value> {
+        let snapshot = self.snapshot.borrow();
+        let snapshot = snapshot.as_ref()?;
+        let user = snapshot.users.iter().find(|u| u.id == id).map(|u| json!(u));
+        user.or_else(|| {
+            snapshot
+                .groups
+                .iter()
+                .find(|g| g.id == id)
+                .map(|g| json!(g))
+        })
     }
 
     /// The retry token of the one call `what`.
@@ -199,18 +234,33 @@ impl Writes for Fake {
     async fn get_user(&self, user_id: &Ocid) -> Result<Response<wire::User>, ClientError> {
         let name = short(user_id.as_str());
         self.call("GetUser", name, None)?;
-        Ok(answer(wire_user(user_id.as_str(), name, &BTreeMap::new())))
+        let mut read = answer(match self.live_object(user_id.as_str()) {
+            Some(user) => serde_json::from_value(user).expect("user JSON"),
+            None => wire_user(user_id.as_str(), name, &BTreeMap::new()),
+        });
+        read.etag = Some(etag_of(name));
+        Ok(read)
     }
 
     async fn get_group(&self, group_id: &Ocid) -> Result<Response<wire::Group>, ClientError> {
         let name = short(group_id.as_str());
         self.call("GetGroup", name, None)?;
-        Ok(answer(wire_group(group_id.as_str(), name)))
+        Ok(answer(match self.live_object(group_id.as_str()) {
+            Some(group) => serde_json::from_value(group).expect("group JSON"),
+            None => wire_group(group_id.as_str(), name),
+        }))
     }
 
     async fn list_api_keys(&self, user_id: &Ocid) -> Result<Vec<wire::ApiKey>, ClientError> {
         self.call("ListApiKeys", short(user_id.as_str()), None)?;
-        Ok(self.listed_keys.clone())
+        if !self.listed_keys.is_empty() {
+            return Ok(self.listed_keys.clone());
+        }
+        let snapshot = self.snapshot.borrow();
+        Ok(snapshot
+            .as_ref()
+            .and_then(|s| s.api_keys.get(user_id.as_str()).cloned())
+            .unwrap_or_default())
     }
 
     async fn create_group_with_token(
@@ -246,9 +296,13 @@ impl Writes for Fake {
         &self,
         user_id: &Ocid,
         details: &wire::UpdateUserDetails,
-        _if_match_etag: Option<&str>,
+        if_match_etag: Option<&str>,
     ) -> Result<Response<wire::User>, ClientError> {
         let name = short(user_id.as_str());
+        self.if_matches.borrow_mut().push((
+            format!("UpdateUser {name}"),
+            if_match_etag.map(str::to_owned),
+        ));
         self.call("UpdateUser", name, None)?;
         self.note_tags(format!("UpdateUser {name}"), details.freeform_tags.as_ref());
         Ok(answer(wire_user(user_id.as_str(), name, &BTreeMap::new())))
@@ -287,11 +341,11 @@ impl Writes for Fake {
             "ocid1.membership.oc1..created-{}",
             subject.replace('/', ".")
         );
-        Ok(answer(wire_membership(
-            &id,
-            &details.user_id,
-            &details.group_id,
-        )))
+        let added = wire_membership(&id, &details.user_id, &details.group_id);
+        if let Some(snapshot) = self.snapshot.borrow_mut().as_mut() {
+            snapshot.memberships.push(added.clone());
+        }
+        Ok(answer(added))
     }
 
     async fn list_user_group_memberships(
@@ -303,8 +357,21 @@ impl Writes for Fake {
         };
         let subject = format!("{}/{}", short(user.as_str()), short(group.as_str()));
         self.call("ListUserGroupMemberships", &subject, None)?;
-        let id = format!("ocid1.membership.oc1..listed-{}", subject.replace('/', "."));
-        Ok(vec![wire_membership(&id, user.as_str(), group.as_str())])
+        if self.member_listed {
+            let id = format!("ocid1.membership.oc1..listed-{}", subject.replace('/', "."));
+            return Ok(vec![wire_membership(&id, user.as_str(), group.as_str())]);
+        }
+        let snapshot = self.snapshot.borrow();
+        Ok(snapshot
+            .as_ref()
+            .map(|s| {
+                s.memberships
+                    .iter()
+                    .filter(|m| m.user_id == user.as_str() && m.group_id == group.as_str())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     async fn remove_user_from_group(
@@ -313,6 +380,11 @@ impl Writes for Fake {
         _if_match_etag: Option<&str>,
     ) -> Result<Response<()>, ClientError> {
         self.call("RemoveUserFromGroup", short(membership_id.as_str()), None)?;
+        if let Some(snapshot) = self.snapshot.borrow_mut().as_mut() {
+            snapshot
+                .memberships
+                .retain(|m| m.id != membership_id.as_str());
+        }
         Ok(answer(()))
     }
 
@@ -326,9 +398,21 @@ impl Writes for Fake {
         let key = details.key.lines().nth(1).unwrap_or_default();
         let subject = format!("{}/{key}", short(user_id.as_str()));
         self.call("UploadApiKey", &subject, Some(token))?;
-        let uploaded = serde_json::from_value(json!({"fingerprint": "00:00",
-            "keyValue": details.key, "userId": user_id.as_str()}))
+        let n: u32 = key
+            .strip_prefix("key-")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let uploaded: wire::ApiKey = serde_json::from_value(json!({
+            "fingerprint": fp(n).as_str(), "keyValue": details.key,
+            "userId": user_id.as_str(), "lifecycleState": "ACTIVE"}))
         .expect("api key JSON");
+        if let Some(snapshot) = self.snapshot.borrow_mut().as_mut() {
+            snapshot
+                .api_keys
+                .entry(user_id.to_string())
+                .or_default()
+                .push(uploaded.clone());
+        }
         Ok(answer(uploaded))
     }
 
@@ -340,6 +424,14 @@ impl Writes for Fake {
     ) -> Result<Response<()>, ClientError> {
         let subject = format!("{}/{}", short(user_id.as_str()), fingerprint.as_str());
         self.call("DeleteApiKey", &subject, None)?;
+        if let Some(keys) = self
+            .snapshot
+            .borrow_mut()
+            .as_mut()
+            .and_then(|s| s.api_keys.get_mut(user_id.as_str()))
+        {
+            keys.retain(|k| k.fingerprint != fingerprint.as_str());
+        }
         Ok(answer(()))
     }
 
@@ -609,6 +701,9 @@ fn apply_revealing(
     keep_going: bool,
     reveal: Option<&Reveal>,
 ) -> (ApplyReport, Vec<u32>) {
+    if fake.snapshot.borrow().is_none() {
+        fake.snapshot.replace(Some(world.snapshot.clone()));
+    }
     let live = world.live();
     let actor = actor();
     let delivery = Delivery {
@@ -891,6 +986,49 @@ fn a_failed_step_stops_the_apply_and_later_steps_are_never_sent() {
     );
 }
 
+/// A user changed out of band between the plan's read and its first write is refused at its
+/// step ("moved since the plan"), before anything is sent for it; with `--keep-going` the other
+/// user's steps are written and nothing is rolled back. An unchanged user is written with the
+/// ETag of the read as `if-match`.
+#[test]
+fn a_user_changed_since_the_plan_is_refused_at_its_step_and_others_go_on() {
+    let world = two_users_world();
+    let changes = two_users_plan(&world);
+    let fake = Fake::default();
+    let mut moved = world.snapshot.clone();
+    let alice = moved
+        .users
+        .iter_mut()
+        .find(|u| u.name == "alice")
+        .expect("alice");
+    alice.description = "changed in the Console".to_owned();
+    fake.snapshot.replace(Some(moved));
+    let mut dirs = Dirs::new();
+    let (report, _) = apply(&world, &changes, &fake, &mut dirs, true);
+
+    let got = statuses(&report);
+    assert!(
+        failed_with(&got[1].1, "moved since the plan: user.alice changed"),
+        "{got:?}"
+    );
+    assert_eq!(got[2], (3, StepStatus::Done));
+    assert_eq!(got[3], (4, StepStatus::NotStarted), "alice's membership");
+    assert_eq!(got[4], (5, StepStatus::Done));
+    assert_eq!(
+        fake.seen(),
+        [
+            "CreateGroup ops",
+            "UpdateUser bob",
+            "UploadApiKey bob/key-2"
+        ],
+        "nothing is sent for alice"
+    );
+    assert_eq!(
+        fake.if_matches.borrow().as_slice(),
+        [("UpdateUser bob".to_owned(), Some(etag_of("bob")))]
+    );
+}
+
 #[test]
 fn keep_going_skips_only_the_steps_of_the_failed_user() {
     let world = two_users_world();
@@ -911,6 +1049,14 @@ fn keep_going_skips_only_the_steps_of_the_failed_user() {
     let got = statuses(&report);
     assert_eq!(got[0], (1, StepStatus::Done));
     assert!(failed_with(&got[1].1, "409"), "{:?}", got[1]);
+    assert!(
+        failed_with(
+            &got[1].1,
+            "moved since the plan: user.alice changed while this apply ran"
+        ),
+        "{:?}",
+        got[1]
+    );
     assert_eq!(
         got[2..],
         [
@@ -1145,24 +1291,40 @@ fn a_resent_delete_answered_404_is_done_when_a_read_confirms_the_object_is_gone(
             delete.to_owned()
         };
         let mut dirs = killed_after(&world, &changes, killed);
-        // ListApiKeys answers no keys (gone); the other reads answer 404.
+        // The confirming read answers 404, except ListApiKeys, which lists dave's keys
+        // without key 2.
         let second = Fake::failing(&[
             (delete.as_str(), 404, "NotAuthorizedOrNotFound"),
             (read, 404, "NotAuthorizedOrNotFound"),
         ]);
+        let mut second = second;
+        if read.starts_with("ListApiKeys") {
+            second.failures.remove(read);
+            let mut after = world.snapshot.clone();
+            for keys in after.api_keys.values_mut() {
+                keys.retain(|k| k.fingerprint != key2.as_str());
+            }
+            second.snapshot.replace(Some(after));
+        }
         let (report, _) = apply(&world, &changes, &second, &mut dirs, false);
         assert!(
             report.succeeded(),
             "killed after step {killed}: {:?}",
             statuses(&report)
         );
-        let seen = second.seen();
-        assert_eq!(seen[0], delete, "killed after step {killed}: {seen:?}");
-        assert_eq!(seen[1], read, "killed after step {killed}: {seen:?}");
+        // The re-sent delete, then the read that confirms it; then each later step once.
+        let all = second.seen_all();
+        let at = all
+            .iter()
+            .position(|c| *c == delete)
+            .expect("the delete is re-sent");
+        assert_eq!(all[at + 1], read, "killed after step {killed}: {all:?}");
+        let writes = second.seen();
+        assert_eq!(writes[0], delete, "killed after step {killed}: {writes:?}");
         assert_eq!(
-            seen.len(),
-            2 + changes.len() - usize::try_from(killed).unwrap(),
-            "the later steps are written once each: {seen:?}"
+            writes.len(),
+            1 + changes.len() - usize::try_from(killed).unwrap(),
+            "the later steps are written once each: {writes:?}"
         );
     }
 }
@@ -1171,6 +1333,12 @@ fn a_resent_delete_answered_404_is_done_when_a_read_confirms_the_object_is_gone(
 fn a_404_to_a_delete_nobody_sent_before_or_to_a_live_object_stays_a_failure() {
     let world = deletes_world();
     let changes = world.plan();
+    let reads = |fake: &Fake| {
+        fake.seen_all()
+            .iter()
+            .filter(|c| *c == "GetUser carol")
+            .count()
+    };
     // Never attempted before: a 404 means someone else moved it (or the actor may not see
     // it), so the step fails and names the request.
     let fake = Fake::failing(&[("DeleteUser carol", 404, "NotAuthorizedOrNotFound")]);
@@ -1180,10 +1348,7 @@ fn a_404_to_a_delete_nobody_sent_before_or_to_a_live_object_stays_a_failure() {
         &report.steps[2].status,
         "NotAuthorizedOrNotFound"
     ));
-    assert!(
-        !fake.seen().contains(&"GetUser carol".to_owned()),
-        "no read without a reason"
-    );
+    assert_eq!(reads(&fake), 1, "only the if-match read before the delete");
 
     // Interrupted, but the read still finds the user live: the 404 stands.
     let mut dirs = killed_after(&world, &changes, 3);
@@ -1194,7 +1359,11 @@ fn a_404_to_a_delete_nobody_sent_before_or_to_a_live_object_stays_a_failure() {
         "{:?}",
         statuses(&report)
     );
-    assert!(fake.seen().contains(&"GetUser carol".to_owned()));
+    assert_eq!(
+        reads(&fake),
+        1,
+        "no if-match read (the interrupted run may have moved it), one confirming read"
+    );
 }
 
 /// One step of each create kind, none depending on another's new OCID: group ops, user dave,
@@ -1249,11 +1418,15 @@ fn a_resent_create_answered_409_is_done_when_the_live_object_is_what_was_asked()
             &owned(),
         )];
         second.listed_users = vec![wire_user("ocid1.user.oc1..listed-dave", "DAVE", &owned())];
-        second.listed_keys = vec![
-            serde_json::from_value(json!({"fingerprint": fp(1).as_str(),
+        // What the interrupted step left: the membership, or the key.
+        second.member_listed = killed == 3;
+        if killed == 4 {
+            second.listed_keys = vec![
+                serde_json::from_value(json!({"fingerprint": fp(1).as_str(),
                 "userId": "ocid1.user.oc1..erin", "lifecycleState": "ACTIVE"}))
-            .expect("api key JSON"),
-        ];
+                .expect("api key JSON"),
+            ];
+        }
         let (report, _) = apply(&world, &changes, &second, &mut dirs, false);
         assert!(
             report.succeeded(),
@@ -1261,12 +1434,20 @@ fn a_resent_create_answered_409_is_done_when_the_live_object_is_what_was_asked()
             statuses(&report),
             second.seen()
         );
-        let seen = second.seen();
-        assert_eq!(&seen[..2], [create, read], "killed after step {killed}");
+        // The re-sent create, then the read that finds what it made; then each later step
+        // once.
+        let all = second.seen_all();
+        let at = all
+            .iter()
+            .position(|c| c == create)
+            .expect("the create is re-sent");
+        assert_eq!(all[at + 1], read, "killed after step {killed}: {all:?}");
+        let writes = second.seen();
+        assert_eq!(writes[0], create, "killed after step {killed}: {writes:?}");
         assert_eq!(
-            seen.len(),
-            2 + changes.len() - usize::try_from(killed).unwrap(),
-            "the later steps are written once each: {seen:?}"
+            writes.len(),
+            1 + changes.len() - usize::try_from(killed).unwrap(),
+            "the later steps are written once each: {writes:?}"
         );
     }
 }
@@ -1284,7 +1465,7 @@ fn a_409_to_a_create_is_a_failure_unless_interrupted_and_the_object_matches() {
         "{:?}",
         statuses(&report)
     );
-    assert!(!fake.seen().contains(&"ListUsers ".to_owned()));
+    assert!(!fake.seen_all().contains(&"ListUsers ".to_owned()));
 
     // Interrupted, but the live dave is not the one asked for (no ownership tag): the 409
     // stands.
@@ -1301,7 +1482,7 @@ fn a_409_to_a_create_is_a_failure_unless_interrupted_and_the_object_matches() {
         "{:?}",
         statuses(&report)
     );
-    assert!(fake.seen().contains(&"ListUsers ".to_owned()));
+    assert!(fake.seen_all().contains(&"ListUsers ".to_owned()));
 }
 
 // ---------------------------------------------------------------------------------------------
