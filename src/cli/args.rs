@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[cfg(feature = "emulator")]
 use crate::emulator;
-use crate::render::Format;
+use crate::render::{Format, annotate};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -67,6 +67,10 @@ pub(super) enum Command {
     Validate {
         /// The manifest file.
         manifest: PathBuf,
+        /// How to print the findings: `text` on stderr (and the verdict on stdout), or an
+        /// annotation document on stdout.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ValidateFormat,
     },
     /// Plan the changes that take the live tenancy to the manifest.
     Plan(PlanArgs),
@@ -98,19 +102,88 @@ pub(super) enum Command {
     },
 }
 
+/// `plan --format`: a rendering of the plan, or its findings as annotations.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(super) enum FormatArg {
     Text,
     Json,
     Markdown,
+    /// GitHub Actions workflow commands (annotations on the pull request's diff).
+    Github,
+    /// SARIF 2.1.0 (GitHub code scanning).
+    Sarif,
+    /// GitLab code-quality report JSON.
+    Gitlab,
 }
 
-impl From<FormatArg> for Format {
-    fn from(f: FormatArg) -> Self {
-        match f {
-            FormatArg::Text => Self::Text,
-            FormatArg::Json => Self::Json,
-            FormatArg::Markdown => Self::Markdown,
+/// What `plan` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PlanOutput {
+    /// The plan, rendered.
+    Plan(Format),
+    /// The plan's findings, as an annotation document.
+    Annotations(annotate::Format),
+}
+
+impl FormatArg {
+    pub(super) fn output(self) -> PlanOutput {
+        match self {
+            Self::Text => PlanOutput::Plan(Format::Text),
+            Self::Json => PlanOutput::Plan(Format::Json),
+            Self::Markdown => PlanOutput::Plan(Format::Markdown),
+            Self::Github => PlanOutput::Annotations(annotate::Format::Github),
+            Self::Sarif => PlanOutput::Annotations(annotate::Format::Sarif),
+            Self::Gitlab => PlanOutput::Annotations(annotate::Format::Gitlab),
+        }
+    }
+}
+
+/// `validate --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum ValidateFormat {
+    /// Findings on stderr, the verdict on stdout.
+    Text,
+    /// GitHub Actions workflow commands.
+    Github,
+    /// SARIF 2.1.0.
+    Sarif,
+    /// GitLab code-quality report JSON.
+    Gitlab,
+}
+
+impl ValidateFormat {
+    /// The annotation format, or `None` for `text`.
+    pub(super) fn annotations(self) -> Option<annotate::Format> {
+        match self {
+            Self::Text => None,
+            Self::Github => Some(annotate::Format::Github),
+            Self::Sarif => Some(annotate::Format::Sarif),
+            Self::Gitlab => Some(annotate::Format::Gitlab),
+        }
+    }
+}
+
+/// `drift --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum DriftFormat {
+    Text,
+    Json,
+    /// GitHub Actions workflow commands.
+    Github,
+    /// SARIF 2.1.0.
+    Sarif,
+    /// GitLab code-quality report JSON.
+    Gitlab,
+}
+
+impl DriftFormat {
+    /// The annotation format, or `None` for `text` and `json`.
+    pub(super) fn annotations(self) -> Option<annotate::Format> {
+        match self {
+            Self::Text | Self::Json => None,
+            Self::Github => Some(annotate::Format::Github),
+            Self::Sarif => Some(annotate::Format::Sarif),
+            Self::Gitlab => Some(annotate::Format::Gitlab),
         }
     }
 }
@@ -170,7 +243,8 @@ pub(super) struct PlanArgs {
     pub(super) manifest: PathBuf,
     #[command(flatten)]
     pub(super) live: LiveArgs,
-    /// How to print the plan on stdout.
+    /// How to print the plan on stdout (`github`, `sarif`, `gitlab`: its findings as
+    /// annotations).
     #[arg(long, value_enum, default_value = "text")]
     pub(super) format: FormatArg,
     /// Also write the plan as JSON to this file (for `ociam apply`).
@@ -225,9 +299,9 @@ pub(super) struct DriftArgs {
     pub(super) manifest: PathBuf,
     #[command(flatten)]
     pub(super) live: LiveArgs,
-    /// How to print the report.
+    /// How to print the report (`github`, `sarif`, `gitlab`: its items as annotations).
     #[arg(long, value_enum, default_value = "text")]
-    pub(super) format: ReportFormat,
+    pub(super) format: DriftFormat,
     /// Also write the JSON report to this file.
     #[arg(long, value_name = "FILE")]
     pub(super) out: Option<PathBuf>,
