@@ -105,8 +105,11 @@ pub(super) enum Command {
 /// `plan --format`: a rendering of the plan, or its findings as annotations.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(super) enum FormatArg {
+    /// The plan for people (a terminal).
     Text,
+    /// The plan's JSON contract (`ociam schema --plan`).
     Json,
+    /// A pull-request comment.
     Markdown,
     /// GitHub Actions workflow commands (annotations on the pull request's diff).
     Github,
@@ -166,7 +169,9 @@ impl ValidateFormat {
 /// `drift --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(super) enum DriftFormat {
+    /// The report for people, by category.
     Text,
+    /// The JSON report (as `--out` writes it).
     Json,
     /// GitHub Actions workflow commands.
     Github,
