@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::Location;
 use crate::plan::{Action, Plan};
 use crate::rules::Rule;
 
@@ -29,6 +30,9 @@ pub struct Item {
     pub action: Option<Action>,
     /// In words.
     pub detail: String,
+    /// The manifest line it comes from, when the finding carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
 }
 
 /// Findings by category.
@@ -68,6 +72,8 @@ pub fn report(plan: &Plan) -> Report {
             subject: change.subject(),
             action: Some(change.action),
             detail: change.reason.clone(),
+            // Changes name no manifest line yet (issue 10 item 1 adds `Change.source`).
+            location: None,
         };
         match change.action {
             Action::CreateGroup
@@ -89,6 +95,7 @@ pub fn report(plan: &Plan) -> Report {
             subject: d.subject.clone(),
             action: None,
             detail: d.message.clone(),
+            location: d.location.clone(),
         };
         match d.rule {
             Rule::KeyAge => c.key_age.push(item),

@@ -3,9 +3,9 @@
 //!
 //! Pure core (no files, network, environment, clock or randomness), from the bottom up:
 //! [`limits`], [`model`], [`hex`], [`recipient`], [`oci::wire`], [`keys`], [`rules`],
-//! [`oci::sign`], [`oci::config`], [`manifest`], [`snapshot`], [`plan`], [`render`],
-//! [`drift`]. Shell: [`cli`] (arguments and dispatch), [`files`] (the operator's files:
-//! manifests, snapshots and saved plans in; reports and imports out), [`backend`] (profiles and the live state), [`oci::client`], [`apply`] (the
+//! [`oci::sign`], [`oci::config`], [`manifest`], [`snapshot`], [`plan`], [`drift`],
+//! [`render`] (which annotates drift reports too). Shell: [`cli`] (arguments and dispatch),
+//! [`files`] (the operator's files: manifests, snapshots and saved plans in; reports and imports out), [`backend`] (profiles and the live state), [`oci::client`], [`apply`] (the
 //! executor and its report), [`journal`], [`deliver`], `emulator` (cargo feature `emulator`,
 //! on by default), [`keygen`], and
 //! [`durable`], the one implementation of writing a file (create-new or atomic replace, the

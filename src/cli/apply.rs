@@ -42,7 +42,7 @@ pub(super) fn cmd_apply(args: &ApplyArgs, clock: Clock) -> Result<u8> {
         let plan = saved::parse(&text).map_err(|e| anyhow::anyhow!("{path} {e}"))?;
         (plan, None, read_live(&args.live, clock)?)
     } else {
-        let Some(loaded) = load_manifest(&args.target)? else {
+        let Some(loaded) = load_manifest(&args.target, None)? else {
             return Ok(EXIT_ERROR);
         };
         let live = read_live(&args.live, clock)?;

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[cfg(feature = "emulator")]
 use crate::emulator;
-use crate::render::Format;
+use crate::render::{Format, annotate};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -85,6 +85,10 @@ pub(super) enum Command {
     Validate {
         /// The manifest file.
         manifest: PathBuf,
+        /// How to print the findings: `text` on stderr (and the verdict on stdout), or an
+        /// annotation document on stdout.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ValidateFormat,
     },
     /// Plan the changes that take the live tenancy to the manifest.
     Plan(PlanArgs),
@@ -123,19 +127,95 @@ pub(super) enum Command {
     },
 }
 
+/// `plan --format`: a rendering of the plan, or its findings as annotations.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(super) enum FormatArg {
+    /// The plan for people (a terminal).
     Text,
+    /// The plan's JSON contract (`ociam schema --plan`).
     Json,
+    /// A pull-request comment.
     Markdown,
+    /// GitHub Actions workflow commands (annotations on the pull request's diff).
+    Github,
+    /// SARIF 2.1.0 (GitHub code scanning).
+    Sarif,
+    /// GitLab code-quality report JSON.
+    Gitlab,
 }
 
-impl From<FormatArg> for Format {
-    fn from(f: FormatArg) -> Self {
-        match f {
-            FormatArg::Text => Self::Text,
-            FormatArg::Json => Self::Json,
-            FormatArg::Markdown => Self::Markdown,
+/// What `plan` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PlanOutput {
+    /// The plan, rendered.
+    Plan(Format),
+    /// The plan's findings, as an annotation document.
+    Annotations(annotate::Format),
+}
+
+impl FormatArg {
+    pub(super) fn output(self) -> PlanOutput {
+        match self {
+            Self::Text => PlanOutput::Plan(Format::Text),
+            Self::Json => PlanOutput::Plan(Format::Json),
+            Self::Markdown => PlanOutput::Plan(Format::Markdown),
+            Self::Github => PlanOutput::Annotations(annotate::Format::Github),
+            Self::Sarif => PlanOutput::Annotations(annotate::Format::Sarif),
+            Self::Gitlab => PlanOutput::Annotations(annotate::Format::Gitlab),
+        }
+    }
+}
+
+/// `validate --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum ValidateFormat {
+    /// Findings on stderr, the verdict on stdout.
+    Text,
+    /// GitHub Actions workflow commands.
+    Github,
+    /// SARIF 2.1.0.
+    Sarif,
+    /// GitLab code-quality report JSON.
+    Gitlab,
+}
+
+impl ValidateFormat {
+    /// The annotation format, or `None` for `text`.
+    pub(super) fn annotations(self) -> Option<annotate::Format> {
+        match self {
+            Self::Text => None,
+            Self::Github => Some(annotate::Format::Github),
+            Self::Sarif => Some(annotate::Format::Sarif),
+            Self::Gitlab => Some(annotate::Format::Gitlab),
+        }
+    }
+}
+
+/// `drift --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum DriftFormat {
+    /// The report for people, by category.
+    Text,
+    /// The JSON report (as `--out` writes it).
+    Json,
+    /// An issue body: a hidden marker line, counts per category, a table per category.
+    Markdown,
+    /// GitHub Actions workflow commands.
+    Github,
+    /// SARIF 2.1.0.
+    Sarif,
+    /// GitLab code-quality report JSON.
+    Gitlab,
+}
+
+impl DriftFormat {
+    /// The annotation format, or `None` for `text`, `json` and `markdown`.
+    pub(super) fn annotations(self) -> Option<annotate::Format> {
+        match self {
+            Self::Text | Self::Json | Self::Markdown => None,
+            Self::Github => Some(annotate::Format::Github),
+            Self::Sarif => Some(annotate::Format::Sarif),
+            Self::Gitlab => Some(annotate::Format::Gitlab),
         }
     }
 }
@@ -195,7 +275,8 @@ pub(super) struct PlanArgs {
     pub(super) manifest: PathBuf,
     #[command(flatten)]
     pub(super) live: LiveArgs,
-    /// How to print the plan on stdout.
+    /// How to print the plan on stdout (`github`, `sarif`, `gitlab`: its findings as
+    /// annotations).
     #[arg(long, value_enum, default_value = "text")]
     pub(super) format: FormatArg,
     /// Also write the plan as JSON to this file (for `ociam apply`).
@@ -244,21 +325,14 @@ pub(super) enum ReportFormat {
     Json,
 }
 
-/// `drift --format`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub(super) enum DriftFormat {
-    Text,
-    Json,
-    Markdown,
-}
-
 #[derive(Debug, Args)]
 pub(super) struct DriftArgs {
     /// The manifest file.
     pub(super) manifest: PathBuf,
     #[command(flatten)]
     pub(super) live: LiveArgs,
-    /// How to print the report (`markdown`: an issue body with a hidden marker).
+    /// How to print the report (`markdown`: an issue body with a hidden marker; `github`,
+    /// `sarif`, `gitlab`: its items as annotations).
     #[arg(long, value_enum, default_value = "text")]
     pub(super) format: DriftFormat,
     /// Also write the JSON report to this file.

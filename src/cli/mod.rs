@@ -27,12 +27,12 @@ use crate::files;
 use crate::keys;
 use crate::manifest::{self, ManifestErrors};
 use crate::plan::{self, Plan};
-use crate::render::{self, Format};
+use crate::render::{self, Format, annotate};
 #[cfg(feature = "emulator")]
 use args::EmulatorArgs;
 use args::{
     Allowances, Cli, Clock, ColorArg, Command, DriftArgs, DriftFormat, ImportArgs, LiveArgs,
-    PlanArgs, SnapshotArgs,
+    PlanArgs, PlanOutput, SnapshotArgs, ValidateFormat,
 };
 
 /// Exit code: success, or no changes.
@@ -64,7 +64,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     set_color(cli.color);
     let clock = Clock::read(cli.now);
     let result = match cli.command {
-        Command::Validate { manifest } => cmd_validate(&manifest),
+        Command::Validate { manifest, format } => cmd_validate(&manifest, format),
         Command::Plan(args) => cmd_plan(&args, clock),
         Command::Snapshot(args) => cmd_snapshot(&args, clock),
         Command::Apply(args) => apply::cmd_apply(&args, clock),
@@ -91,11 +91,19 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     }
 }
 
-/// Loads a manifest, printing its problems to stderr; `Ok(None)` when it has any.
-fn load_manifest(path: &Path) -> Result<Option<manifest::Loaded>> {
+/// Loads a manifest, printing its problems to stderr (and, with an annotation format, as
+/// that document on stdout); `Ok(None)` when it has any.
+fn load_manifest(
+    path: &Path,
+    annotations: Option<annotate::Format>,
+) -> Result<Option<manifest::Loaded>> {
     match files::load_manifest(path)? {
         Ok(loaded) => Ok(Some(loaded)),
         Err(ManifestErrors(errors)) => {
+            if let Some(format) = annotations {
+                let findings = annotate::from_manifest_errors(&errors);
+                emit_annotations(&findings, format, path)?;
+            }
             let mut err = io::stderr().lock();
             for e in &errors {
                 writeln!(err, "error: {e}")?;
@@ -134,10 +142,35 @@ fn stderr_color() -> bool {
     anstream::AutoStream::choice(&io::stderr()) != anstream::ColorChoice::Never
 }
 
-fn cmd_validate(path: &Path) -> Result<u8> {
-    let Some(loaded) = load_manifest(path)? else {
+/// Writes `findings` as `format` to stdout; `manifest` places those without a location.
+fn emit_annotations(
+    findings: &[annotate::Finding],
+    format: annotate::Format,
+    manifest: &Path,
+) -> Result<()> {
+    let mut stdout = io::stdout().lock();
+    annotate::render(
+        findings,
+        format,
+        &manifest.display().to_string(),
+        &mut stdout,
+    )?;
+    stdout.flush()?;
+    Ok(())
+}
+
+fn cmd_validate(path: &Path, format: ValidateFormat) -> Result<u8> {
+    let annotations = format.annotations();
+    let Some(loaded) = load_manifest(path, annotations)? else {
         return Ok(EXIT_ERROR);
     };
+    if let Some(format) = annotations {
+        emit_annotations(
+            &annotate::from_diagnostics(&loaded.diagnostics),
+            format,
+            path,
+        )?;
+    }
     let mut err = io::stderr().lock();
     render::text::render_diagnostics(&loaded.diagnostics, stderr_color(), &mut err)?;
     let errors = loaded
@@ -153,13 +186,18 @@ fn cmd_validate(path: &Path) -> Result<u8> {
         )?;
         return Ok(EXIT_REJECTED);
     }
-    writeln!(
-        io::stdout(),
+    let verdict = format!(
         "{} is valid: {} user(s), {} group(s)",
         path.display(),
         loaded.desired.users.len(),
         loaded.desired.groups.len()
-    )?;
+    );
+    // On stdout, unless stdout is an annotation document.
+    if annotations.is_some() {
+        writeln!(err, "{verdict}")?;
+    } else {
+        writeln!(io::stdout(), "{verdict}")?;
+    }
     Ok(EXIT_OK)
 }
 
@@ -247,12 +285,23 @@ fn read_live(args: &LiveArgs, clock: Clock) -> Result<Live> {
 }
 
 fn cmd_plan(args: &PlanArgs, clock: Clock) -> Result<u8> {
-    let Some(loaded) = load_manifest(&args.manifest)? else {
+    let output = args.format.output();
+    let annotations = match output {
+        PlanOutput::Annotations(format) => Some(format),
+        PlanOutput::Plan(_) => None,
+    };
+    let Some(loaded) = load_manifest(&args.manifest, annotations)? else {
         return Ok(EXIT_ERROR);
     };
     let live = read_live(&args.live, clock)?;
     let plan = plan_manifest(&loaded, &live, args.allow, clock)?;
-    emit_plan(&plan, args.format.into(), args.out.as_deref())?;
+    match output {
+        PlanOutput::Plan(format) => emit_plan(&plan, format, args.out.as_deref())?,
+        PlanOutput::Annotations(format) => {
+            write_plan_json(&plan, args.out.as_deref())?;
+            emit_annotations(&annotate::from_plan(&plan), format, &args.manifest)?;
+        }
+    }
     Ok(if plan.is_rejected() {
         EXIT_REJECTED
     } else if args.detailed_exitcode && !plan.is_empty() {
@@ -286,15 +335,21 @@ fn cmd_snapshot(args: &SnapshotArgs, clock: Clock) -> Result<u8> {
 
 /// Writes the plan JSON to `out` (if any) and the chosen rendering to stdout.
 fn emit_plan(plan: &Plan, format: Format, out: Option<&Path>) -> Result<()> {
+    write_plan_json(plan, out)?;
+    let color = format == Format::Text && stdout_color();
+    let mut stdout = io::stdout().lock();
+    render::render(plan, format, color, &mut stdout)?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Writes the plan JSON to `out`, if given (`plan --out`, for `ociam apply`).
+fn write_plan_json(plan: &Plan, out: Option<&Path>) -> Result<()> {
     if let Some(path) = out {
         let mut json = Vec::new();
         render::render(plan, Format::Json, false, &mut json)?;
         files::write_report(path, &json, "the plan")?;
     }
-    let color = format == Format::Text && stdout_color();
-    let mut stdout = io::stdout().lock();
-    render::render(plan, format, color, &mut stdout)?;
-    stdout.flush()?;
     Ok(())
 }
 
@@ -393,7 +448,8 @@ fn plan_manifest(
 }
 
 fn cmd_drift(args: &DriftArgs, clock: Clock) -> Result<u8> {
-    let Some(loaded) = load_manifest(&args.manifest)? else {
+    let annotations = args.format.annotations();
+    let Some(loaded) = load_manifest(&args.manifest, annotations)? else {
         return Ok(EXIT_ERROR);
     };
     let live = read_live(&args.live, clock)?;
@@ -404,12 +460,16 @@ fn cmd_drift(args: &DriftArgs, clock: Clock) -> Result<u8> {
     if let Some(path) = &args.out {
         files::write_report(path, &json, "the drift report")?;
     }
-    let text = match args.format {
-        DriftFormat::Json => json,
-        DriftFormat::Text => crate::drift::to_text(&report).into_bytes(),
-        DriftFormat::Markdown => render::drift::to_markdown(&report).into_bytes(),
-    };
-    io::stdout().write_all(&text)?;
+    if let Some(format) = annotations {
+        emit_annotations(&annotate::from_drift(&report), format, &args.manifest)?;
+    } else {
+        let text = match args.format {
+            DriftFormat::Text => crate::drift::to_text(&report).into_bytes(),
+            DriftFormat::Markdown => render::drift::to_markdown(&report).into_bytes(),
+            _ => json,
+        };
+        io::stdout().write_all(&text)?;
+    }
     Ok(if report.drift { EXIT_CHANGES } else { EXIT_OK })
 }
 

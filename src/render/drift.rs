@@ -118,6 +118,7 @@ mod tests {
             subject: subject.to_owned(),
             action,
             detail: detail.to_owned(),
+            location: None,
         }
     }
 

@@ -2,6 +2,8 @@
 //! the pull-request comment ([`markdown`]). All three are views of the same value; none adds
 //! information the plan does not carry, and none drops a change or a diagnostic (except the
 //! Markdown comment, which must fit GitHub's comment size and says so when it cuts).
+//! [`annotate`] writes the findings of a plan, a manifest or a drift report as the documents
+//! review tools read (GitHub workflow commands, SARIF, GitLab code quality).
 //!
 //! This module owns [`Format`], the [`render`] entry point, and the small helpers the views
 //! share: which fields of a change to show, how to neutralise control characters in text that
@@ -19,6 +21,7 @@ use crate::plan::Plan;
 use crate::plan::{Attributes, Change};
 use crate::rules::{Diagnostic, Severity};
 
+pub mod annotate;
 pub mod drift;
 pub mod json;
 pub mod markdown;
