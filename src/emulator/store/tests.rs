@@ -17,6 +17,8 @@ const DOC_PUB_1024: &str = include_str!(concat!(
 ));
 /// The RFC 8410 example Ed25519 public key.
 const ED25519_PUB: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n";
+/// The tenancy OCID the shell hands the bootstrap (used when no seed names one).
+const GENERATED: &str = "ocid1.tenancy.oc1..emu0123456789abcdef";
 /// 2023-11-14T22:13:20.123Z.
 const NOW: i64 = 1_700_000_000_123;
 
@@ -61,6 +63,7 @@ fn fixture_with(seed: Option<&Snapshot>) -> Fixture {
             &Bootstrap {
                 admin_public_pem: admin_key.public_spki_pem,
                 tenancy_name: "test".into(),
+                tenancy_id: Ocid::new(GENERATED),
             },
             |_| Ok(()),
         )
@@ -136,7 +139,11 @@ fn tenancy_filter() -> UserFilter {
 fn bootstrap_makes_an_admin_in_administrators_with_its_key_and_the_tenant_policy() {
     let f = fixture_with(None);
     let tenancy = f.store.tenancy().unwrap().unwrap();
-    assert_eq!(tenancy.as_str(), "ocid1.tenancy.oc1..emu0000000001");
+    assert_eq!(
+        tenancy.as_str(),
+        GENERATED,
+        "the shell's OCID, not a counter"
+    );
     assert!(f.admin.as_str().starts_with("ocid1.user.oc1..emu"));
     let (users, groups, keys, policies) = f
         .store
@@ -186,11 +193,23 @@ fn bootstrap_makes_an_admin_in_administrators_with_its_key_and_the_tenant_policy
             &Bootstrap {
                 admin_public_pem: String::new(),
                 tenancy_name: String::new(),
+                tenancy_id: Ocid::new("ocid1.tenancy.oc1..other"),
             },
             |_| panic!("not called"),
         )
         .unwrap();
     assert!(again.is_none());
+    assert_eq!(
+        f.store.tenancy().unwrap().unwrap().as_str(),
+        GENERATED,
+        "a later start keeps the tenancy"
+    );
+}
+
+#[test]
+fn a_seeded_tenancy_keeps_the_seed_s_ocid() {
+    let f = fixture();
+    assert_eq!(f.store.tenancy().unwrap().unwrap().as_str(), T);
 }
 
 #[test]
@@ -201,6 +220,7 @@ fn a_failed_bootstrap_hook_commits_nothing() {
     let boot = Bootstrap {
         admin_public_pem: key.public_spki_pem,
         tenancy_name: "t".into(),
+        tenancy_id: Ocid::new(GENERATED),
     };
     let err = store
         .initialize(None, &boot, |_| Err("disk full".into()))
@@ -755,6 +775,7 @@ fn bad_seeds_are_refused_with_clear_messages() {
                 &Bootstrap {
                     admin_public_pem: keygen::generate_rsa_2048().unwrap().public_spki_pem,
                     tenancy_name: "t".into(),
+                    tenancy_id: Ocid::new(GENERATED),
                 },
                 |_| Ok(()),
             )
