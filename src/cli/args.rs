@@ -377,6 +377,10 @@ pub(super) struct EmulatorArgs {
     /// Answer this fraction (0 to 1) of requests with 429 or 503 and `retry-after: 1`.
     #[arg(long, value_name = "P", default_value_t = 0.0)]
     pub(super) fail_rate: f64,
+    /// Accept at most N requests per second (a token bucket: bursts of N, refilled at N per
+    /// second); over it, answer 429 `TooManyRequests` without `retry-after`, as OCI often does.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(super) rate_limit: Option<u32>,
     /// The most items one list page returns.
     #[arg(long, value_name = "N", default_value_t = emulator::DEFAULT_PAGE_SIZE)]
     pub(super) page_size: usize,

@@ -379,6 +379,7 @@ fn cmd_emulator(args: EmulatorArgs, clock: Clock) -> Result<u8> {
         seed: args.seed,
         latency_ms: args.latency,
         fail_rate: args.fail_rate,
+        rate_limit: args.rate_limit,
         page_size: args.page_size,
         skew_check: true,
         allow_non_loopback: args.allow_non_loopback,

@@ -263,6 +263,7 @@ mod tests {
                 &Bootstrap {
                     admin_public_pem: admin.public_spki_pem,
                     tenancy_name: "t".into(),
+                    tenancy_id: Ocid::new("ocid1.tenancy.oc1..unused"),
                 },
                 |_| Ok(()),
             )

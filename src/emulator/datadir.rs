@@ -1,5 +1,6 @@
 //! The emulator's data directory: creating it (mode 0700), the exclusive lock on
-//! `emulator.lock`, and the first-start bootstrap files: the admin's private key
+//! `emulator.lock`, a new directory's unique tenancy OCID (random), and the first-start
+//! bootstrap files: the admin's private key
 //! (`admin-key.pem`, mode 0600) and `oci-config` (profile `DEFAULT`, mode 0600), each
 //! replaced atomically ([`crate::durable::replace`]) before the store commits the bootstrap
 //! (see `store::seed`).
@@ -11,10 +12,14 @@ use std::path::{Path, PathBuf};
 
 use super::EmulatorError;
 use super::store::{Bootstrap, HOME_REGION, InitOutcome, Store};
+use crate::model::Ocid;
 use crate::{durable, keygen, snapshot};
 
 /// The database file.
 pub const DB_FILE: &str = "emulator.db";
+/// Mode of every database file (`emulator.db`, `-wal`, `-shm`): retry-token records hold
+/// one-time passwords for replay.
+pub const DB_FILE_MODE: u32 = 0o600;
 /// The lock file.
 pub const LOCK_FILE: &str = "emulator.lock";
 /// The admin's private key.
@@ -59,6 +64,51 @@ pub fn prepare(dir: &Path) -> Result<(PathBuf, File), EmulatorError> {
     }
 }
 
+/// Creates `DIR/emulator.db` empty with mode 0600 when it is missing, so SQLite opens a file
+/// that was never readable by others (SQLite gives the `-wal` and `-shm` files it creates the
+/// database file's mode), then sets every `emulator.db*` regular file in `dir` that has other
+/// bits to 0600: a database from an older ociam, or a `-wal`/`-shm` left with another mode.
+/// Called before the store opens the database and again once it is open (and its `-wal` and
+/// `-shm` exist).
+pub fn secure_database(dir: &Path) -> Result<(), EmulatorError> {
+    let db = dir.join(DB_FILE);
+    match durable::create_new(&db, b"", DB_FILE_MODE) {
+        Ok(()) | Err(durable::DurableError::Exists { symlink: false, .. }) => {}
+        Err(e) => {
+            return Err(EmulatorError::DataDir {
+                path: db,
+                source: std::io::Error::other(e),
+            });
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| EmulatorError::DataDir { path, source }
+        };
+        for entry in fs::read_dir(dir).map_err(err(dir))? {
+            let entry = entry.map_err(err(dir))?;
+            let path = entry.path();
+            let is_db = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(DB_FILE));
+            // `file_type` does not follow symbolic links: only regular files are changed.
+            if !is_db || !entry.file_type().map_err(err(&path))?.is_file() {
+                continue;
+            }
+            let mode = entry.metadata().map_err(err(&path))?.permissions().mode();
+            if mode & 0o777 != DB_FILE_MODE {
+                fs::set_permissions(&path, fs::Permissions::from_mode(DB_FILE_MODE))
+                    .map_err(err(&path))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// On first start: reads the seed, generates the admin key and bootstraps the store, writing
 /// the key and config files just before the store commits. Later starts change nothing.
 pub fn initialize(store: &Store, dir: &Path, seed: Option<&Path>) -> Result<(), EmulatorError> {
@@ -88,6 +138,7 @@ pub fn initialize(store: &Store, dir: &Path, seed: Option<&Path>) -> Result<(), 
     let bootstrap = Bootstrap {
         admin_public_pem: key.public_spki_pem.clone(),
         tenancy_name: "ociam-emulator".to_owned(),
+        tenancy_id: new_tenancy_id()?,
     };
     store.initialize(seed.as_ref(), &bootstrap, |outcome| {
         write_files(dir, outcome, &key.private_pkcs8_pem).map_err(|e| {
@@ -98,6 +149,18 @@ pub fn initialize(store: &Store, dir: &Path, seed: Option<&Path>) -> Result<(), 
         })
     })?;
     Ok(())
+}
+
+/// A fresh tenancy OCID, unique to this data directory: `ocid1.tenancy.oc1..emu` and 32
+/// lowercase hex characters from the OS RNG (so two data directories never share a tenancy, nor
+/// the apply journal named after it).
+fn new_tenancy_id() -> Result<Ocid, EmulatorError> {
+    let bytes =
+        super::middleware::random_bytes::<16>().ok_or(EmulatorError::Random("a tenancy OCID"))?;
+    Ok(Ocid::new(format!(
+        "ocid1.tenancy.oc1..emu{}",
+        crate::hex::lower(&bytes)
+    )))
 }
 
 fn write_files(
@@ -122,4 +185,62 @@ fn write_files(
         outcome.tenancy
     );
     durable::replace(&dir.join(CONFIG_FILE), config.as_bytes(), 0o600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn database_files_are_created_and_kept_0600() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |name: &str| {
+            fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        secure_database(dir.path()).unwrap();
+        assert_eq!(mode(DB_FILE), 0o600, "created 0600");
+        assert_eq!(fs::read(dir.path().join(DB_FILE)).unwrap(), b"");
+        // Loose files (an older ociam, another umask) are tightened; others are left alone.
+        for name in [DB_FILE, "emulator.db-wal", "emulator.db-shm", "oci-config"] {
+            let path = dir.path().join(name);
+            fs::write(&path, b"x").unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        secure_database(dir.path()).unwrap();
+        for name in [DB_FILE, "emulator.db-wal", "emulator.db-shm"] {
+            assert_eq!(mode(name), 0o600, "{name}");
+        }
+        assert_eq!(mode("oci-config"), 0o644, "not a database file");
+        assert_eq!(
+            fs::read(dir.path().join(DB_FILE)).unwrap(),
+            b"x",
+            "never truncated"
+        );
+    }
+
+    #[test]
+    fn fresh_tenancy_ids_are_ocid_shaped_lowercase_and_distinct() {
+        let a = new_tenancy_id().unwrap();
+        let b = new_tenancy_id().unwrap();
+        assert_ne!(a, b);
+        for id in [&a, &b] {
+            let suffix = id
+                .as_str()
+                .strip_prefix("ocid1.tenancy.oc1..")
+                .expect("tenancy OCID prefix");
+            assert_eq!(suffix.len(), 35, "{id}");
+            assert!(
+                suffix
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()),
+                "{id}"
+            );
+        }
+    }
 }

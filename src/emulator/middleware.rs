@@ -1,10 +1,12 @@
 //! Cross-cutting HTTP behaviour: `opc-request-id` on every response (the caller's echoed as
 //! `CALLERID/<32hex>/<32hex>`, else 32 fresh hex), JSON content type and OCI's cache headers,
 //! OCI-shaped 413 bodies, one log line per request (method, path, status, request id; never the
-//! query, headers or body), and fault injection (latency, 429/503 with `retry-after: 1`).
-//! Also the emulator's randomness (OS RNG through aws-lc-rs).
+//! query, headers or body), fault injection (latency, 429/503 with `retry-after: 1`) and the
+//! `--rate-limit` throttle (429 without `retry-after`, see [`super::ratelimit`]). Also the
+//! emulator's randomness (OS RNG through aws-lc-rs).
 //!
-//! Must not: write anything; fault injection answers before authentication and handlers run.
+//! Must not: write anything; fault injection and the throttle answer before authentication
+//! and handlers run.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -101,11 +103,28 @@ fn unit_random() -> Option<f64> {
     Some(bits as f64 / (1u64 << 53) as f64)
 }
 
-/// Sleeps `latency_ms`, then answers a `fail_rate` fraction of requests with 429
-/// `TooManyRequests` or 503 `ServiceUnavailable` (half each) and `retry-after: 1`.
+/// Sleeps `latency_ms`; then, with `--rate-limit`, answers a request that finds the tenancy's
+/// token bucket empty with 429 `TooManyRequests` and no `retry-after`; then answers a
+/// `fail_rate` fraction of requests with 429 `TooManyRequests` or 503 `ServiceUnavailable`
+/// (half each) and `retry-after: 1`.
 pub(super) async fn faults(State(app): State<AppState>, req: Request, next: Next) -> Response {
     if app.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(app.latency_ms)).await;
+    }
+    if let Some(throttle) = &app.throttle {
+        let now = app.clock.now_ms();
+        let allowed = throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .try_take(now);
+        if !allowed {
+            return ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Tenancy request-rate limit exceeded.",
+            )
+            .into_response();
+        }
     }
     if app.fail_rate > 0.0 && unit_random().is_some_and(|r| r < app.fail_rate) {
         let throttle = random_bytes::<1>().is_some_and(|[b]| b & 1 == 0);

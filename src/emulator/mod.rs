@@ -5,10 +5,12 @@
 //! unchanged: point them at the printed URL with the written `oci-config`.
 //!
 //! Shell: this module owns the data directory (lock, first-start bootstrap files), the socket,
-//! the tokio runtime, the clock and randomness (request ids, one-time passwords, fault
-//! injection). The pieces: [`store`] (durable tenancy and the rules), [`auth`] (request
+//! the tokio runtime, the clock and randomness (request ids, one-time passwords, a new data
+//! directory's tenancy OCID, fault injection). The pieces: [`store`] (durable tenancy and the rules), [`auth`] (request
 //! signatures), [`handlers`] (thin axum handlers), [`http`] (error bodies, extractors, decoding), `middleware` (request ids, faults),
-//! `datadir` (lock and bootstrap files), [`embedded`] (the in-process emulator of `--emulator`).
+//! [`ratelimit`] (the `--rate-limit` token bucket), `datadir` (lock, bootstrap files, the
+//! tenancy OCID of a new data directory), [`embedded`] (the in-process emulator of
+//! `--emulator`).
 //!
 //! Must not: bind anything but loopback unless told to explicitly, log or return private keys,
 //! one-time passwords or request bodies, or acknowledge a write before it is committed.
@@ -19,14 +21,15 @@ pub mod embedded;
 pub mod handlers;
 pub mod http;
 mod middleware;
+pub mod ratelimit;
 pub mod store;
 
 use std::future::Future;
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -60,6 +63,10 @@ pub struct Config {
     /// Fraction (0 to 1) of requests answered 429 or 503 with `retry-after: 1`, before any
     /// authentication or write.
     pub fail_rate: f64,
+    /// Requests per second the tenancy accepts (`--rate-limit`): a token bucket with a burst
+    /// of this many, refilled at this many per second (see [`ratelimit`]); over it, 429
+    /// `TooManyRequests` without `retry-after`, before authentication. `None`: no limit.
+    pub rate_limit: Option<u32>,
     /// The most items a list page returns (`limit` is honoured up to this).
     pub page_size: usize,
     /// Reject request dates more than 5 minutes from the clock (off only for known-answer
@@ -85,6 +92,7 @@ impl Default for Config {
             seed: None,
             latency_ms: 0,
             fail_rate: 0.0,
+            rate_limit: None,
             page_size: DEFAULT_PAGE_SIZE,
             skew_check: true,
             allow_non_loopback: false,
@@ -194,6 +202,9 @@ pub enum EmulatorError {
     /// The admin key pair cannot be generated.
     #[error("cannot generate the admin key: {0}")]
     Keygen(#[from] KeygenError),
+    /// The OS random number generator failed while making the named value.
+    #[error("the OS random number generator failed; cannot make {0}")]
+    Random(&'static str),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -219,6 +230,7 @@ pub struct AppState {
     skew_check: bool,
     latency_ms: u64,
     fail_rate: f64,
+    throttle: Option<Arc<Mutex<ratelimit::TokenBucket>>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -228,6 +240,7 @@ impl std::fmt::Debug for AppState {
             .field("skew_check", &self.skew_check)
             .field("latency_ms", &self.latency_ms)
             .field("fail_rate", &self.fail_rate)
+            .field("throttle", &self.throttle)
             .finish_non_exhaustive()
     }
 }
@@ -236,9 +249,16 @@ impl AppState {
     /// The state for `store` with `config`'s serving settings.
     #[must_use]
     pub fn new(store: Arc<Store>, clock: Arc<dyn Clock>, config: &Config) -> Self {
+        let throttle = config.rate_limit.map(|rate| {
+            Arc::new(Mutex::new(ratelimit::TokenBucket::new(
+                rate,
+                clock.now_ms(),
+            )))
+        });
         Self {
             store,
             clock,
+            throttle,
             page_size: config.page_size.max(1),
             skew_check: config.skew_check,
             latency_ms: config.latency_ms,
@@ -253,8 +273,8 @@ impl AppState {
     }
 }
 
-/// The emulator's HTTP application: every route, authentication, fault injection, request ids
-/// and the 64 KiB body limit.
+/// The emulator's HTTP application: every route, authentication, fault injection, the rate
+/// limit, request ids and the 64 KiB body limit.
 pub fn app(state: AppState) -> Router {
     handlers::routes()
         .layer(axum::middleware::from_fn_with_state(
@@ -314,6 +334,11 @@ impl Emulator {
                 "--fail-rate must be between 0 and 1".to_owned(),
             ));
         }
+        if config.rate_limit == Some(0) {
+            return Err(EmulatorError::InvalidConfig(
+                "--rate-limit must be at least 1 request per second".to_owned(),
+            ));
+        }
         if config.page_size == 0 {
             return Err(EmulatorError::InvalidConfig(
                 "--page-size must be at least 1".to_owned(),
@@ -333,7 +358,10 @@ impl Emulator {
                 offset_ms: config.time_offset_ms,
             })
         };
+        datadir::secure_database(&data_dir)?;
         let store = Arc::new(Store::open(&data_dir.join(datadir::DB_FILE), stamps)?);
+        // Now that the `-wal` and `-shm` files exist (SQLite keeps them while it is open).
+        datadir::secure_database(&data_dir)?;
         datadir::initialize(&store, &data_dir, config.seed.as_deref())?;
         if config.identity_domains {
             store.enable_identity_domains()?;
@@ -487,11 +515,89 @@ mod tests {
                 page_size: 0,
                 ..base.clone()
             },
+            Config {
+                rate_limit: Some(0),
+                ..base.clone()
+            },
         ] {
             let err = Emulator::start(bad).await.unwrap_err();
             assert!(matches!(err, EmulatorError::InvalidConfig(_)), "{err}");
         }
         assert!(!data.exists(), "nothing was created");
+    }
+
+    /// GET without a signature: 401 when it passes the throttle, 429 when the bucket is empty.
+    async fn unsigned_get(http: &reqwest::Client, url: &str) -> reqwest::Response {
+        http.get(format!("{url}{API_PREFIX}/users?compartmentId=x"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_rate_limit_answers_429_without_retry_after_before_authentication() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+        let config = Config {
+            data_dir: dir.path().join("data"),
+            rate_limit: Some(2),
+            ..Config::default()
+        };
+        let emulator = Emulator::start_with_clock(config, clock.clone())
+            .await
+            .unwrap();
+        let url = emulator.url().to_owned();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(emulator.run(async {
+            let _ = stopped.await;
+        }));
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let mut statuses = Vec::new();
+        for _ in 0..4 {
+            statuses.push(unsigned_get(&http, &url).await.status().as_u16());
+        }
+        assert_eq!(
+            statuses,
+            [401, 401, 429, 429],
+            "a burst of 2, then throttled"
+        );
+        let throttled = unsigned_get(&http, &url).await;
+        assert_eq!(throttled.status().as_u16(), 429);
+        assert!(throttled.headers().get("retry-after").is_none());
+        assert!(throttled.headers().get("opc-request-id").is_some());
+        let body: serde_json::Value = throttled.json().await.unwrap();
+        assert_eq!(body["code"], "TooManyRequests");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        // 2 per second: one token every 500 ms of the injected clock.
+        clock.advance(499);
+        assert_eq!(unsigned_get(&http, &url).await.status().as_u16(), 429);
+        clock.advance(1);
+        assert_eq!(unsigned_get(&http, &url).await.status().as_u16(), 401);
+        assert_eq!(unsigned_get(&http, &url).await.status().as_u16(), 429);
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn each_new_data_dir_gets_its_own_tenancy_and_a_restart_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = |name: &str| Config {
+            data_dir: dir.path().join(name),
+            ..Config::default()
+        };
+        let tenancy = |e: &Emulator| e.state.store().tenancy().unwrap().unwrap();
+        let first = Emulator::start(config("one")).await.unwrap();
+        let second = Emulator::start(config("two")).await.unwrap();
+        let (one, two) = (tenancy(&first), tenancy(&second));
+        assert_ne!(one, two, "two data directories, two tenancies");
+        for t in [&one, &two] {
+            assert!(t.as_str().starts_with("ocid1.tenancy.oc1..emu"), "{t}");
+        }
+        let text = std::fs::read_to_string(first.config_file()).unwrap();
+        assert!(text.contains(&format!("tenancy={one}\n")), "{text}");
+        drop(first);
+        let again = Emulator::start(config("one")).await.unwrap();
+        assert_eq!(tenancy(&again), one, "a restart keeps the tenancy");
     }
 
     #[tokio::test]

@@ -513,11 +513,43 @@ impl<'a> Tx<'a> {
 
     /// Every row of `table`, in creation order.
     fn all_docs<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<Row<T>>, StoreError> {
-        let sql = format!(
-            "SELECT doc, etag, seq, created_ms FROM {} ORDER BY seq",
-            table.name()
-        );
+        let sql = format!("SELECT doc, etag FROM {} ORDER BY seq", table.name());
         self.docs(table, &sql, [])
+    }
+
+    /// One page of `table`'s documents matching `filter`, in `req`'s sort after its page
+    /// token: one query that reads about `req.limit` rows (see [`paging`]).
+    fn page_docs<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        name: paging::NameColumn,
+        filter: paging::Filter,
+        req: &PageRequest,
+    ) -> Result<Page<T>, StoreError> {
+        let query = paging::page_sql(table.name(), name, filter, req)?;
+        let mut stmt = self.tx.prepare(&query.sql)?;
+        let raw = stmt
+            .query_map(rusqlite::params_from_iter(query.params), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let rows = raw
+            .into_iter()
+            .map(|(doc, seq, created_ms, name)| {
+                Ok(paging::Keyed {
+                    seq,
+                    created_ms,
+                    name,
+                    item: decode(table, &doc)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(paging::finish(rows, req))
     }
 
     fn docs<T: DeserializeOwned, P: rusqlite::Params>(
@@ -529,21 +561,14 @@ impl<'a> Tx<'a> {
         let mut stmt = self.tx.prepare(sql)?;
         let raw = stmt
             .query_map(params, |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
-                ))
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         raw.into_iter()
-            .map(|(doc, etag, seq, created_ms)| {
+            .map(|(doc, etag)| {
                 Ok(Row {
                     doc: decode(table, &doc)?,
                     etag,
-                    seq,
-                    created_ms,
                 })
             })
             .collect()
@@ -555,10 +580,7 @@ impl<'a> Tx<'a> {
         table: Table,
         id: &str,
     ) -> Result<Option<Row<T>>, StoreError> {
-        let sql = format!(
-            "SELECT doc, etag, seq, created_ms FROM {} WHERE id = ?1",
-            table.name()
-        );
+        let sql = format!("SELECT doc, etag FROM {} WHERE id = ?1", table.name());
         Ok(self.docs(table, &sql, [id])?.into_iter().next())
     }
 
@@ -604,13 +626,11 @@ impl Table {
     }
 }
 
-/// A stored object with its bookkeeping columns.
+/// A stored object with its etag.
 #[derive(Clone, Debug)]
 struct Row<T> {
     doc: T,
     etag: String,
-    seq: i64,
-    created_ms: i64,
 }
 
 fn decode<T: DeserializeOwned>(table: Table, doc: &str) -> Result<T, StoreError> {

@@ -1280,3 +1280,119 @@ async fn identity_domains_change_list_domains_create_user_and_resets_and_persist
         .expect_error(400, "IdcsConversionError");
     again.stop().await;
 }
+
+/// `--rate-limit 5` (a token bucket: burst 5, 5 per second): 20 signed reads fired at once
+/// get at most 5 + 5 × elapsed seconds answers; the rest are 429 `TooManyRequests` with an
+/// `opc-request-id` and no `retry-after`, answered before authentication or any store work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_throttles_a_burst_with_429_and_no_retry_after() {
+    const RATE: u128 = 5;
+    const FIRED: usize = 20;
+    let emu = crate::util::Emulator::start(&["--rate-limit", "5"]);
+    let admin = Signer::from_config(&emu.config_file());
+    let tenancy = admin.key_id.split('/').next().unwrap().to_owned();
+    let api = Api::new(&emu.url);
+    let list = users_path(&tenancy);
+    let started = std::time::Instant::now();
+    let replies = futures_util::future::join_all((0..FIRED).map(|_| api.get(&admin, &list))).await;
+    let elapsed = started.elapsed();
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    let throttled: Vec<&Reply> = replies.iter().filter(|r| r.status != 200).collect();
+    for r in &throttled {
+        assert_eq!((r.status, r.code()), (429, "TooManyRequests"), "{}", r.json);
+        assert!(r.json["message"].is_string(), "{}", r.json);
+        assert!(r.header("opc-request-id").is_some());
+        assert_eq!(
+            r.header("retry-after"),
+            None,
+            "no retry-after, as OCI often does"
+        );
+    }
+    // The bucket starts full: the first 5 always pass. Then 5 per second of the window
+    // (+1 for the millisecond the emulator's clock rounds to).
+    let bound = usize::try_from(RATE + RATE * elapsed.as_millis() / 1000 + 1).unwrap();
+    assert!(ok >= 5, "the burst passes: {ok} of {FIRED}");
+    assert!(
+        ok <= bound,
+        "{ok} of {FIRED} answered in {elapsed:?}; the bucket allows at most {bound}"
+    );
+    assert_eq!(ok + throttled.len(), FIRED);
+    assert!(
+        !throttled.is_empty(),
+        "{FIRED} requests in {elapsed:?} at 5/s: some must be throttled"
+    );
+}
+
+/// Every database file the emulator makes (`emulator.db` and SQLite's `-wal` and `-shm`) is
+/// mode 0600: retry-token records hold the replies they replay.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_database_file_is_0600_after_a_write() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Running::start(&dir.path().join("data"), None, |_| {}).await;
+    emu.api
+        .send(
+            Some(&emu.admin),
+            "POST",
+            "/users",
+            Some(&new_user(&emu.tenancy, "written").to_string()),
+            Tweak {
+                headers: vec![("opc-retry-token", "mode-check-1".to_owned())],
+                ..Tweak::default()
+            },
+        )
+        .await
+        .expect(200);
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&emu.data_dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.contains(".db") {
+            let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{name} is {mode:o}");
+            seen.push(name);
+        }
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["emulator.db", "emulator.db-shm", "emulator.db-wal"],
+        "the database and its WAL files while the emulator runs"
+    );
+    emu.stop().await;
+}
+
+/// Two fresh data directories are two tenancies (each with its own OCID, so its own apply
+/// journal); a restart keeps a directory's tenancy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_data_dirs_get_distinct_tenancies_that_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = Running::start(&dir.path().join("one"), None, |_| {}).await;
+    let two = Running::start(&dir.path().join("two"), None, |_| {}).await;
+    let (first, second) = (one.tenancy.clone(), two.tenancy.clone());
+    assert_ne!(first, second);
+    for t in [&first, &second] {
+        let suffix = t.strip_prefix("ocid1.tenancy.oc1..").unwrap();
+        assert!(
+            suffix
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()),
+            "{t}"
+        );
+    }
+    one.api
+        .get(&one.admin, &format!("/tenancies/{first}"))
+        .await
+        .expect(200);
+    one.stop().await;
+    two.stop().await;
+    let again = Running::start(&dir.path().join("one"), None, |_| {}).await;
+    assert_eq!(again.tenancy, first);
+    again
+        .api
+        .get(&again.admin, &format!("/tenancies/{first}"))
+        .await
+        .expect(200);
+    again.stop().await;
+}

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::actor::{group_target, membership_target};
 use super::objects::{RegionSubscription, Tenancy};
-use super::paging::{Keyed, Page, PageRequest, paginate};
+use super::paging::{Filter, NameColumn, Page, PageRequest};
 use super::{
     DefinedTags, FreeformTags, HOME_REGION, HOME_REGION_KEY, Row, StoreError, Table, Tx,
     check_description, check_etag, encode,
@@ -67,10 +67,6 @@ pub struct MembershipFilter {
     pub group_id: Option<String>,
 }
 
-fn state_matches(want: Option<&String>, have: Option<&str>) -> bool {
-    want.is_none_or(|w| have.is_some_and(|h| h.eq_ignore_ascii_case(w)))
-}
-
 impl Tx<'_> {
     pub(super) fn group_row(&self, id: &str) -> Result<Row<wire::Group>, StoreError> {
         self.doc_by_id(Table::Groups, id)?
@@ -93,7 +89,7 @@ impl Tx<'_> {
         Ok(self
             .docs::<wire::Group, _>(
                 Table::Groups,
-                "SELECT doc, etag, seq, created_ms FROM iam_groups WHERE name = ?1",
+                "SELECT doc, etag FROM iam_groups WHERE name = ?1",
                 [name],
             )?
             .into_iter()
@@ -177,24 +173,17 @@ impl Tx<'_> {
     ) -> Result<Page<wire::Group>, StoreError> {
         self.check_compartment(filter.compartment_id.as_deref())?;
         self.authorize(Operation::ListGroups, &Target::none())?;
-        let items = self
-            .all_docs::<wire::Group>(Table::Groups)?
-            .into_iter()
-            .filter(|r| filter.name.as_ref().is_none_or(|n| &r.doc.name == n))
-            .filter(|r| {
-                state_matches(
-                    filter.lifecycle_state.as_ref(),
-                    r.doc.lifecycle_state.as_deref(),
-                )
-            })
-            .map(|r| Keyed {
-                seq: r.seq,
-                created_ms: r.created_ms,
-                name: r.doc.name.clone(),
-                item: r.doc,
-            })
-            .collect();
-        paginate(items, page)
+        let mut sql = Filter::default();
+        if let Some(name) = &filter.name {
+            sql.and("name = ? COLLATE BINARY", name);
+        }
+        if let Some(state) = &filter.lifecycle_state {
+            sql.and(
+                "json_extract(doc, '$.lifecycleState') = ? COLLATE NOCASE",
+                state,
+            );
+        }
+        self.page_docs(Table::Groups, NameColumn::UniqueNocase("name"), sql, page)
     }
 
     fn group_for_change(
@@ -369,38 +358,23 @@ impl Tx<'_> {
     ) -> Result<Page<wire::UserGroupMembership>, StoreError> {
         self.check_compartment(filter.compartment_id.as_deref())?;
         self.authorize(Operation::ListUserGroupMemberships, &Target::none())?;
-        let rows = match (&filter.user_id, &filter.group_id) {
+        let mut sql = Filter::default();
+        match (&filter.user_id, &filter.group_id) {
             (None, None) => {
                 return Err(StoreError::MissingParameter(
                     "userId or groupId (or both) is required".to_owned(),
                 ));
             }
-            (Some(u), None) => self.docs(
-                Table::Memberships,
-                "SELECT doc, etag, seq, created_ms FROM iam_memberships WHERE user_id = ?1",
-                [u],
-            )?,
-            (None, Some(g)) => self.docs(
-                Table::Memberships,
-                "SELECT doc, etag, seq, created_ms FROM iam_memberships WHERE group_id = ?1",
-                [g],
-            )?,
-            (Some(u), Some(g)) => self.docs(
-                Table::Memberships,
-                "SELECT doc, etag, seq, created_ms FROM iam_memberships WHERE user_id = ?1 AND group_id = ?2",
-                [u, g],
-            )?,
-        };
-        let items = rows
-            .into_iter()
-            .map(|r: Row<wire::UserGroupMembership>| Keyed {
-                seq: r.seq,
-                created_ms: r.created_ms,
-                name: r.doc.id.clone(),
-                item: r.doc,
-            })
-            .collect();
-        paginate(items, page)
+            (user, group) => {
+                if let Some(u) = user {
+                    sql.and("user_id = ?", u);
+                }
+                if let Some(g) = group {
+                    sql.and("group_id = ?", g);
+                }
+            }
+        }
+        self.page_docs(Table::Memberships, NameColumn::Plain("id"), sql, page)
     }
 
     /// RemoveUserFromGroup (admins).
@@ -461,25 +435,21 @@ impl Tx<'_> {
     ) -> Result<Page<wire::Policy>, StoreError> {
         self.check_compartment(filter.compartment_id.as_deref())?;
         self.authorize(Operation::ListPolicies, &Target::none())?;
-        let items = self
-            .all_docs::<wire::Policy>(Table::Policies)?
-            .into_iter()
-            .filter(|r| r.doc.compartment_id == self.tenancy.as_str())
-            .filter(|r| filter.name.as_ref().is_none_or(|n| &r.doc.name == n))
-            .filter(|r| {
-                state_matches(
-                    filter.lifecycle_state.as_ref(),
-                    r.doc.lifecycle_state.as_deref(),
-                )
-            })
-            .map(|r| Keyed {
-                seq: r.seq,
-                created_ms: r.created_ms,
-                name: r.doc.name.clone(),
-                item: r.doc,
-            })
-            .collect();
-        paginate(items, page)
+        let mut sql = Filter::default();
+        sql.and(
+            "json_extract(doc, '$.compartmentId') = ?",
+            self.tenancy.as_str(),
+        );
+        if let Some(name) = &filter.name {
+            sql.and("name = ?", name);
+        }
+        if let Some(state) = &filter.lifecycle_state {
+            sql.and(
+                "json_extract(doc, '$.lifecycleState') = ? COLLATE NOCASE",
+                state,
+            );
+        }
+        self.page_docs(Table::Policies, NameColumn::Plain("name"), sql, page)
     }
 
     /// GetTenancy: any authenticated user of the tenancy may read it (OCI SDKs and the CLI's

@@ -175,7 +175,7 @@ impl Tx<'_> {
         self.authorize(Operation::ListApiKeys, &user_target(&owner.doc))?;
         let rows: Vec<Row<wire::ApiKey>> = self.docs(
             Table::ApiKeys,
-            "SELECT doc, etag, seq, created_ms FROM iam_api_keys WHERE user_id = ?1 ORDER BY seq",
+            "SELECT doc, etag FROM iam_api_keys WHERE user_id = ?1 ORDER BY seq",
             [user_id],
         )?;
         Ok(rows.into_iter().map(|r| r.doc).collect())

@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS iam_groups (
     etag       TEXT NOT NULL,
     doc        TEXT NOT NULL
 ) STRICT;
+CREATE INDEX IF NOT EXISTS iam_users_created ON iam_users(created_ms, seq);
+CREATE INDEX IF NOT EXISTS iam_groups_created ON iam_groups(created_ms, seq);
 CREATE TABLE IF NOT EXISTS iam_memberships (
     id         TEXT PRIMARY KEY,
     user_id    TEXT NOT NULL REFERENCES iam_users(id),

@@ -1,5 +1,6 @@
-//! First start: the tenancy, an optional `--seed` snapshot's objects (OCIDs, names, tags and
-//! fingerprints kept as given), and the bootstrap admin (user `admin` in `Administrators`, its
+//! First start: the tenancy (the seed's OCID, else the unique one the shell generated), an
+//! optional `--seed` snapshot's objects (OCIDs, names, tags and fingerprints kept as given),
+//! and the bootstrap admin (user `admin` in `Administrators`, its
 //! public key, and the tenancy's `Tenant Admin Policy`), all in one transaction.
 //!
 //! The caller's `before_commit` hook writes the admin's private key and `oci-config` before the
@@ -37,6 +38,9 @@ pub struct Bootstrap {
     pub admin_public_pem: String,
     /// The tenancy's display name.
     pub tenancy_name: String,
+    /// The tenancy's OCID when no seed snapshot names one: the shell makes it unique per data
+    /// directory (the store uses no randomness). A seed's tenancy always wins.
+    pub tenancy_id: Ocid,
 }
 
 /// What the first start created.
@@ -85,7 +89,7 @@ impl Store {
         let tenancy = match seed {
             Some(s) if !s.tenancy.is_empty() => s.tenancy.clone(),
             Some(_) => return Err(StoreError::Seed("the snapshot names no tenancy".to_owned())),
-            None => tx.mint("tenancy")?.0,
+            None => bootstrap.tenancy_id.to_string(),
         };
         tx.tx.execute(
             "INSERT INTO meta (key, value) VALUES ('tenancy_id', ?1), ('tenancy_name', ?2)",

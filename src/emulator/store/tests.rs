@@ -17,6 +17,8 @@ const DOC_PUB_1024: &str = include_str!(concat!(
 ));
 /// The RFC 8410 example Ed25519 public key.
 const ED25519_PUB: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n";
+/// The tenancy OCID the shell hands the bootstrap (used when no seed names one).
+const GENERATED: &str = "ocid1.tenancy.oc1..emu0123456789abcdef";
 /// 2023-11-14T22:13:20.123Z.
 const NOW: i64 = 1_700_000_000_123;
 
@@ -61,6 +63,7 @@ fn fixture_with(seed: Option<&Snapshot>) -> Fixture {
             &Bootstrap {
                 admin_public_pem: admin_key.public_spki_pem,
                 tenancy_name: "test".into(),
+                tenancy_id: Ocid::new(GENERATED),
             },
             |_| Ok(()),
         )
@@ -136,7 +139,11 @@ fn tenancy_filter() -> UserFilter {
 fn bootstrap_makes_an_admin_in_administrators_with_its_key_and_the_tenant_policy() {
     let f = fixture_with(None);
     let tenancy = f.store.tenancy().unwrap().unwrap();
-    assert_eq!(tenancy.as_str(), "ocid1.tenancy.oc1..emu0000000001");
+    assert_eq!(
+        tenancy.as_str(),
+        GENERATED,
+        "the shell's OCID, not a counter"
+    );
     assert!(f.admin.as_str().starts_with("ocid1.user.oc1..emu"));
     let (users, groups, keys, policies) = f
         .store
@@ -186,11 +193,23 @@ fn bootstrap_makes_an_admin_in_administrators_with_its_key_and_the_tenant_policy
             &Bootstrap {
                 admin_public_pem: String::new(),
                 tenancy_name: String::new(),
+                tenancy_id: Ocid::new("ocid1.tenancy.oc1..other"),
             },
             |_| panic!("not called"),
         )
         .unwrap();
     assert!(again.is_none());
+    assert_eq!(
+        f.store.tenancy().unwrap().unwrap().as_str(),
+        GENERATED,
+        "a later start keeps the tenancy"
+    );
+}
+
+#[test]
+fn a_seeded_tenancy_keeps_the_seed_s_ocid() {
+    let f = fixture();
+    assert_eq!(f.store.tenancy().unwrap().unwrap().as_str(), T);
 }
 
 #[test]
@@ -201,6 +220,7 @@ fn a_failed_bootstrap_hook_commits_nothing() {
     let boot = Bootstrap {
         admin_public_pem: key.public_spki_pem,
         tenancy_name: "t".into(),
+        tenancy_id: Ocid::new(GENERATED),
     };
     let err = store
         .initialize(None, &boot, |_| Err("disk full".into()))
@@ -755,6 +775,7 @@ fn bad_seeds_are_refused_with_clear_messages() {
                 &Bootstrap {
                     admin_public_pem: keygen::generate_rsa_2048().unwrap().public_spki_pem,
                     tenancy_name: "t".into(),
+                    tenancy_id: Ocid::new(GENERATED),
                 },
                 |_| Ok(()),
             )
@@ -841,5 +862,116 @@ fn list_filters_and_paging_through_the_store() {
             .status_and_code()
             .0,
         404
+    );
+}
+
+/// Every list filter is applied in SQL (before the page's `LIMIT`) and matches what the
+/// stored documents say: case-insensitive states, exact names, federation fields, the
+/// tenancy's policies only, memberships by user, group or both.
+#[test]
+fn list_filters_in_sql_match_the_documents() {
+    let mut snap = seed(serde_json::json!([
+        {"id": "ocid1.policy.oc1..p1", "compartmentId": T, "name": "ops-policy",
+         "statements": ["ALLOW GROUP ops to inspect users IN TENANCY"]},
+        {"id": "ocid1.policy.oc1..p2", "compartmentId": "ocid1.compartment.oc1..c",
+         "name": "elsewhere", "statements": ["ALLOW GROUP ops to inspect users IN TENANCY"]}
+    ]));
+    snap.users[0].identity_provider_id = Some("ocid1.saml2idp.oc1..idp".into());
+    snap.users[0].external_identifier = Some("ext-alice".into());
+    snap.users[1].lifecycle_state = Some("INACTIVE".into());
+    let f = fixture_with(Some(&snap));
+    let names = |filter: UserFilter| {
+        f.admin(|tx| tx.list_users(&filter, &page(10)))
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|u| u.name)
+            .collect::<Vec<_>>()
+    };
+    let inactive = UserFilter {
+        lifecycle_state: Some("inactive".into()),
+        ..tenancy_filter()
+    };
+    assert_eq!(names(inactive), ["bob"]);
+    let active = UserFilter {
+        lifecycle_state: Some("Active".into()),
+        ..tenancy_filter()
+    };
+    assert_eq!(names(active), ["alice", "admin"]);
+    let federated = UserFilter {
+        identity_provider_id: Some("ocid1.saml2idp.oc1..idp".into()),
+        external_identifier: Some("ext-alice".into()),
+        ..tenancy_filter()
+    };
+    assert_eq!(names(federated), ["alice"]);
+    let other_idp = UserFilter {
+        identity_provider_id: Some("ocid1.saml2idp.oc1..other".into()),
+        ..tenancy_filter()
+    };
+    assert!(names(other_idp).is_empty());
+
+    let groups = GroupFilter {
+        compartment_id: Some(T.into()),
+        ..GroupFilter::default()
+    };
+    let group_names = |filter: &GroupFilter, sort: Sort| {
+        f.admin(|tx| {
+            tx.list_groups(
+                filter,
+                &PageRequest {
+                    limit: 10,
+                    page: None,
+                    sort,
+                },
+            )
+        })
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|g| g.name)
+        .collect::<Vec<_>>()
+    };
+    let by_name = Sort::parse(Some("NAME"), None).unwrap();
+    assert_eq!(group_names(&groups, by_name), ["Administrators", "ops"]);
+    let exact = GroupFilter {
+        name: Some("OPS".into()),
+        ..groups.clone()
+    };
+    assert!(
+        group_names(&exact, Sort::default()).is_empty(),
+        "names match exactly"
+    );
+
+    let policies = f
+        .admin(|tx| tx.list_policies(&groups, &page(10)))
+        .unwrap()
+        .items;
+    let policy_names: Vec<&str> = policies.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        policy_names,
+        ["ops-policy", "Tenant Admin Policy"],
+        "only the tenancy's policies"
+    );
+
+    let memberships = |user: Option<&str>, group: Option<&str>| {
+        f.admin(|tx| {
+            tx.list_memberships(
+                &MembershipFilter {
+                    compartment_id: Some(T.into()),
+                    user_id: user.map(str::to_owned),
+                    group_id: group.map(str::to_owned),
+                },
+                &page(10),
+            )
+        })
+        .map(|p| p.items.len())
+    };
+    assert_eq!(memberships(Some(BOB), None).unwrap(), 1);
+    assert_eq!(memberships(None, Some(OPS)).unwrap(), 1);
+    assert_eq!(memberships(Some(BOB), Some(OPS)).unwrap(), 1);
+    assert_eq!(memberships(Some(ALICE), Some(OPS)).unwrap(), 0);
+    assert_eq!(
+        memberships(None, None).unwrap_err().status_and_code(),
+        (400, "MissingParameter")
     );
 }

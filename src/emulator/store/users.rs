@@ -10,7 +10,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::actor::user_target;
 use super::objects::{UiPassword, UiPasswordInformation};
-use super::paging::{Keyed, Page, PageRequest, paginate};
+use super::paging::{Filter, NameColumn, Page, PageRequest};
 use super::{
     DefinedTags, FreeformTags, Row, StoreError, Table, Tx, check_description, check_email,
     check_etag, encode,
@@ -257,37 +257,23 @@ impl Tx<'_> {
     ) -> Result<Page<wire::User>, StoreError> {
         self.check_compartment(filter.compartment_id.as_deref())?;
         self.authorize(Operation::ListUsers, &Target::none())?;
-        let rows: Vec<Row<wire::User>> = match &filter.name {
-            Some(name) => self.docs(
-                Table::Users,
-                "SELECT doc, etag, seq, created_ms FROM iam_users WHERE name = ?1 COLLATE BINARY",
-                [name],
-            )?,
-            None => self.all_docs(Table::Users)?,
-        };
-        let same = |want: &Option<String>, have: &Option<String>| {
-            want.as_ref().is_none_or(|w| have.as_ref() == Some(w))
-        };
-        let items = rows
-            .into_iter()
-            .filter(|r| {
-                filter.lifecycle_state.as_ref().is_none_or(|s| {
-                    r.doc
-                        .lifecycle_state
-                        .as_deref()
-                        .is_some_and(|l| l.eq_ignore_ascii_case(s))
-                })
-            })
-            .filter(|r| same(&filter.identity_provider_id, &r.doc.identity_provider_id))
-            .filter(|r| same(&filter.external_identifier, &r.doc.external_identifier))
-            .map(|r| Keyed {
-                seq: r.seq,
-                created_ms: r.created_ms,
-                name: r.doc.name.clone(),
-                item: r.doc,
-            })
-            .collect();
-        paginate(items, page)
+        let mut sql = Filter::default();
+        if let Some(name) = &filter.name {
+            sql.and("name = ? COLLATE BINARY", name);
+        }
+        if let Some(state) = &filter.lifecycle_state {
+            sql.and(
+                "json_extract(doc, '$.lifecycleState') = ? COLLATE NOCASE",
+                state,
+            );
+        }
+        if let Some(idp) = &filter.identity_provider_id {
+            sql.and("json_extract(doc, '$.identityProviderId') = ?", idp);
+        }
+        if let Some(external) = &filter.external_identifier {
+            sql.and("json_extract(doc, '$.externalIdentifier') = ?", external);
+        }
+        self.page_docs(Table::Users, NameColumn::UniqueNocase("name"), sql, page)
     }
 
     /// Loads user `id` for change `op`, checking authority and `if-match`.
