@@ -240,7 +240,8 @@ fn cmd_plan(args: &PlanArgs, clock: Clock) -> Result<u8> {
     };
     let live = read_live(&args.live, clock)?;
     let plan = plan_manifest(&loaded, &live, args.allow, clock)?;
-    emit_plan(&plan, args.format.into(), args.out.as_deref())?;
+    let links = args.source_url_base.as_deref();
+    emit_plan_linked(&plan, args.format.into(), args.out.as_deref(), links)?;
     Ok(if plan.is_rejected() {
         EXIT_REJECTED
     } else if args.detailed_exitcode && !plan.is_empty() {
@@ -274,14 +275,27 @@ fn cmd_snapshot(args: &SnapshotArgs, clock: Clock) -> Result<u8> {
 
 /// Writes the plan JSON to `out` (if any) and the chosen rendering to stdout.
 fn emit_plan(plan: &Plan, format: Format, out: Option<&Path>) -> Result<()> {
+    emit_plan_linked(plan, format, out, None)
+}
+
+/// [`emit_plan`], linking manifest lines under `source_url_base` (`--source-url-base`).
+fn emit_plan_linked(
+    plan: &Plan,
+    format: Format,
+    out: Option<&Path>,
+    source_url_base: Option<&str>,
+) -> Result<()> {
     if let Some(path) = out {
         let mut json = Vec::new();
         render::render(plan, Format::Json, false, &mut json)?;
         files::write_report(path, &json, "the plan")?;
     }
-    let color = format == Format::Text && stdout_color();
+    let options = render::Options {
+        color: format == Format::Text && stdout_color(),
+        source_url_base: source_url_base.map(str::to_owned),
+    };
     let mut stdout = io::stdout().lock();
-    render::render(plan, format, color, &mut stdout)?;
+    render::render_with(plan, format, &options, &mut stdout)?;
     stdout.flush()?;
     Ok(())
 }

@@ -7,6 +7,10 @@
 //! Every piece of text that came from the manifest or the tenancy goes through `escape` or
 //! `code`, so a description cannot break a table, open a code span or inject HTML.
 //!
+//! A change or finding from a manifest entry says where under its subject: `at
+//! iam/manifest.yaml:14`, a link to `BASE/iam/manifest.yaml#L14` when a base URL is given
+//! (`--source-url-base`).
+//!
 //! The comment never exceeds [`MAX_MARKDOWN_CHARS`] (GitHub rejects comments over 65,536
 //! characters). When the full rendering would, rows are dropped from the end of the sections
 //! (changes first in practice; the summary is always kept and the error table is favoured) and
@@ -20,9 +24,9 @@ use std::io::{self, Write};
 
 use super::{
     Delivery, Val, actor_authority, by_severity, clip, count, delivery, field_views,
-    granting_policies, is_signing_key, sanitize, short_ocid,
+    granting_policies, is_signing_key, line_ref, sanitize, short_ocid, source_url,
 };
-use crate::model::MAX_API_KEYS;
+use crate::model::{Location, MAX_API_KEYS};
 use crate::plan::{Authority, Change, KeySlots, Kind, Plan};
 use crate::rules::{Diagnostic, Severity};
 
@@ -39,16 +43,56 @@ const MAX_VALUE: usize = 200;
 /// # Errors
 /// Only the writer's errors.
 pub fn render(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
-    out.write_all(to_markdown(plan).as_bytes())
+    render_with(plan, None, out)
+}
+
+/// [`render`], linking manifest locations under `source_url_base` (see
+/// [`super::Options::source_url_base`]).
+///
+/// # Errors
+/// Only the writer's errors.
+pub fn render_with(
+    plan: &Plan,
+    source_url_base: Option<&str>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    out.write_all(to_markdown_with(plan, source_url_base).as_bytes())
 }
 
 /// The pull-request comment for `plan` as a string of at most [`MAX_MARKDOWN_CHARS`].
 #[must_use]
 pub fn to_markdown(plan: &Plan) -> String {
-    build(plan, MAX_MARKDOWN_CHARS)
+    to_markdown_with(plan, None)
 }
 
-fn build(plan: &Plan, limit: usize) -> String {
+/// [`to_markdown`], linking manifest locations under `source_url_base`.
+#[must_use]
+pub fn to_markdown_with(plan: &Plan, source_url_base: Option<&str>) -> String {
+    let links = Links {
+        base: source_url_base,
+    };
+    build(plan, MAX_MARKDOWN_CHARS, links)
+}
+
+/// Where manifest locations link to, if anywhere.
+#[derive(Clone, Copy, Default)]
+struct Links<'a> {
+    base: Option<&'a str>,
+}
+
+impl Links<'_> {
+    /// `at` as `label`: a link when there is a base and `at` is relative to it, else a code
+    /// span.
+    fn at(self, at: &Location, label: &str) -> String {
+        let label = clip(label, MAX_CELL);
+        match self.base.and_then(|base| source_url(base, at)) {
+            Some(url) => format!("[{}]({url})", escape(&label)),
+            None => code(&label),
+        }
+    }
+}
+
+fn build(plan: &Plan, limit: usize, links: Links<'_>) -> String {
     let head = head(plan);
     let foot = footer(plan);
     let errors: Vec<&Diagnostic> = by_severity(&plan.diagnostics)
@@ -59,9 +103,9 @@ fn build(plan: &Plan, limit: usize) -> String {
         .into_iter()
         .filter(|d| d.severity != Severity::Error)
         .collect();
-    let errors = error_section(&errors);
-    let others = other_section(&others, &plan.diagnostics);
-    let changes = change_section(plan);
+    let errors = error_section(&errors, links);
+    let others = other_section(&others, &plan.diagnostics, links);
+    let changes = change_section(plan, links);
     let slots = slot_section(&plan.key_slots);
 
     let full = [&errors, &others, &changes, &slots]
@@ -241,10 +285,10 @@ fn authority(c: &Change) -> String {
     }
 }
 
-fn subject_cell(d: &Diagnostic) -> String {
+fn subject_cell(d: &Diagnostic, links: Links<'_>) -> String {
     let mut s = code(&clip(&d.subject, MAX_CELL));
     if let Some(at) = &d.location {
-        let _ = write!(s, "<br>at {}", code(&clip(&at.to_string(), MAX_CELL)));
+        let _ = write!(s, "<br>at {}", links.at(at, &at.to_string()));
     }
     s
 }
@@ -253,7 +297,7 @@ fn step_cell(step: Option<u32>) -> String {
     step.map_or_else(|| "—".to_owned(), |s| s.to_string())
 }
 
-fn error_section(errors: &[&Diagnostic]) -> Section {
+fn error_section(errors: &[&Diagnostic], links: Links<'_>) -> Section {
     if errors.is_empty() {
         return Section::empty();
     }
@@ -269,7 +313,7 @@ fn error_section(errors: &[&Diagnostic]) -> Section {
                     "| {} | {} | {} | {} | {} |\n",
                     code(d.rule.id()),
                     step_cell(d.step),
-                    subject_cell(d),
+                    subject_cell(d, links),
                     escape(&clip(&d.message, MAX_CELL)),
                     escape(&clip(&d.help, MAX_CELL)),
                 )
@@ -280,7 +324,7 @@ fn error_section(errors: &[&Diagnostic]) -> Section {
     }
 }
 
-fn other_section(others: &[&Diagnostic], all: &[Diagnostic]) -> Section {
+fn other_section(others: &[&Diagnostic], all: &[Diagnostic], links: Links<'_>) -> Section {
     if others.is_empty() {
         return Section::empty();
     }
@@ -313,7 +357,7 @@ fn other_section(others: &[&Diagnostic], all: &[Diagnostic]) -> Section {
                     },
                     code(d.rule.id()),
                     step_cell(d.step),
-                    subject_cell(d),
+                    subject_cell(d, links),
                     escape(&clip(&d.message, MAX_CELL)),
                     escape(&clip(&d.help, MAX_CELL)),
                 )
@@ -324,7 +368,7 @@ fn other_section(others: &[&Diagnostic], all: &[Diagnostic]) -> Section {
     }
 }
 
-fn change_section(plan: &Plan) -> Section {
+fn change_section(plan: &Plan, links: Links<'_>) -> Section {
     if plan.changes.is_empty() {
         return Section::empty();
     }
@@ -345,14 +389,17 @@ fn change_section(plan: &Plan) -> Section {
         rows: plan
             .changes
             .iter()
-            .map(|c| change_row(plan, c, at_step.get(&c.seq).map_or(&[][..], Vec::as_slice)))
+            .map(|c| {
+                let diags = at_step.get(&c.seq).map_or(&[][..], Vec::as_slice);
+                change_row(plan, c, diags, links)
+            })
             .collect(),
         suffix: "\n</details>\n\n".to_owned(),
         noun: "changes",
     }
 }
 
-fn change_row(plan: &Plan, c: &Change, diags: &[&Diagnostic]) -> String {
+fn change_row(plan: &Plan, c: &Change, diags: &[&Diagnostic], links: Links<'_>) -> String {
     let symbol = match c.action.kind() {
         Kind::Create => "`+`",
         Kind::Update => "`~`",
@@ -399,11 +446,14 @@ fn change_row(plan: &Plan, c: &Change, diags: &[&Diagnostic]) -> String {
         };
         details.push(format!("{icon} {} {}", d.severity, code(d.rule.id())));
     }
+    let mut subject = code(&clip(&c.subject(), MAX_CELL));
+    if let Some(at) = &c.source {
+        let _ = write!(subject, "<br>at {}", links.at(at, &line_ref(at)));
+    }
     format!(
-        "| {} | {symbol} | {} | {} | {} | {slots} | {} | {} |\n",
+        "| {} | {symbol} | {} | {subject} | {} | {slots} | {} | {} |\n",
         c.seq,
         c.action.as_str(),
-        code(&clip(&c.subject(), MAX_CELL)),
         authority(c),
         escape(&clip(&c.reason, MAX_CELL)),
         details.join("<br>"),
@@ -677,7 +727,7 @@ mod tests {
     fn sections_respect_tiny_budgets() {
         let plan = samples::sample_rejected_plan();
         for limit in [0, 10, 500, 1_000, 2_000, 3_000] {
-            let md = build(&plan, limit);
+            let md = build(&plan, limit, Links::default());
             let head = head(&plan).len() + footer(&plan).len();
             assert!(
                 md.len() <= limit.max(head),
@@ -685,6 +735,40 @@ mod tests {
                 md.len()
             );
         }
+    }
+
+    #[test]
+    fn a_change_says_where_in_the_manifest_and_links_there_under_a_base() {
+        let plan = samples::sample_plan();
+        let md = to_markdown(&plan);
+        assert!(
+            md.contains("| `user.alice`<br>at `iam/manifest.yaml:14` |"),
+            "{md}"
+        );
+        let linked = to_markdown_with(&plan, Some("https://github.com/acme/iam/blob/0123abc"));
+        assert_tables_are_intact(&linked);
+        assert!(
+            linked.contains(
+                "| `user.alice`<br>at [iam/manifest.yaml:14](https://github.com/acme/iam/blob/0123abc/iam/manifest.yaml#L14) |"
+            ),
+            "{linked}"
+        );
+        // A finding's location links too, still naming its column.
+        assert!(
+            linked.contains(
+                "at [iam/manifest.yaml:31:11](https://github.com/acme/iam/blob/0123abc/iam/manifest.yaml#L31)"
+            ),
+            "{linked}"
+        );
+        // The pruned group has no entry to point at.
+        let pruned = linked
+            .lines()
+            .find(|l| l.contains("`group.legacy-admins`"))
+            .unwrap();
+        assert!(!pruned.contains("<br>at "), "{pruned}");
+        // A base that could break the comment links nothing.
+        let unsafe_base = to_markdown_with(&plan, Some("https://x.example/a)b"));
+        assert!(!unsafe_base.contains("](https://"), "{unsafe_base}");
     }
 
     #[test]

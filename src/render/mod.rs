@@ -3,9 +3,14 @@
 //! information the plan does not carry, and none drops a change or a diagnostic (except the
 //! Markdown comment, which must fit GitHub's comment size and says so when it cuts).
 //!
-//! This module owns [`Format`], the [`render`] entry point, and the small helpers the views
-//! share: which fields of a change to show, how to neutralise control characters in text that
-//! came from the manifest or the tenancy, and the short forms of OCIDs.
+//! This module owns [`Format`], the [`render`] entry point (and [`render_with`] for the
+//! [`Options`] beyond colour), and the small helpers the views share: which fields of a change
+//! to show, how to neutralise control characters in text that came from the manifest or the
+//! tenancy, the short forms of OCIDs, and manifest lines and their links.
+//!
+//! **Sources.** A change or finding that derives from a manifest entry carries its location;
+//! the views show it as `file:line` (text: a `source:` line under the change; Markdown: `at`
+//! under the subject, a link `BASE/file#Lline` when [`Options::source_url_base`] is given).
 //!
 //! Pure: writes only to the given writer. No files, environment, clock or terminal detection:
 //! whether to colour is the caller's decision (TTY and `NO_COLOR` are the shell's business).
@@ -15,6 +20,7 @@ use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 use std::str::FromStr;
 
+use crate::model::Location;
 use crate::plan::Plan;
 use crate::plan::{Attributes, Change};
 use crate::rules::{Diagnostic, Severity};
@@ -82,11 +88,101 @@ impl FromStr for Format {
 /// # Errors
 /// Only the writer's errors.
 pub fn render(plan: &Plan, format: Format, color: bool, out: &mut dyn Write) -> io::Result<()> {
+    let options = Options {
+        color,
+        ..Options::default()
+    };
+    render_with(plan, format, &options, out)
+}
+
+/// How to render, beyond the format.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// ANSI colours ([`Format::Text`] only); the caller decides (TTY, `NO_COLOR`, `--color`).
+    pub color: bool,
+    /// `--source-url-base`: the `http(s)` URL of the directory the manifest's file names are
+    /// relative to (e.g. a pull request's blob URL). Markdown then links each manifest
+    /// location to `BASE/file#Lline`. See [`check_source_url_base`].
+    pub source_url_base: Option<String>,
+}
+
+/// Renders `plan` as `format` to `out` with `options`.
+///
+/// # Errors
+/// Only the writer's errors.
+pub fn render_with(
+    plan: &Plan,
+    format: Format,
+    options: &Options,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     match format {
-        Format::Text => text::render(plan, color, out),
+        Format::Text => text::render(plan, options.color, out),
         Format::Json => json::render(plan, out),
-        Format::Markdown => markdown::render(plan, out),
+        Format::Markdown => markdown::render_with(plan, options.source_url_base.as_deref(), out),
     }
+}
+
+/// Whether `base` can prefix links in a comment: an `http://` or `https://` URL without
+/// whitespace, quotes, brackets, parentheses, `|`, backticks or control characters (anything
+/// that could end a Markdown link or table cell).
+///
+/// # Errors
+/// Why it cannot, in one sentence.
+pub fn check_source_url_base(base: &str) -> Result<(), String> {
+    let lower = base.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    if rest.is_none_or(str::is_empty) {
+        return Err(format!(
+            "{:?} is not an http(s) URL (e.g. https://github.com/OWNER/REPO/blob/COMMIT)",
+            clip(base, 80)
+        ));
+    }
+    if let Some(c) = base
+        .chars()
+        .find(|c| c.is_whitespace() || is_unsafe(*c) || "\"'<>()[]{}|`\\".contains(*c))
+    {
+        return Err(format!(
+            "{:?} holds {c:?}, which cannot stand in a Markdown link (percent-encode it)",
+            clip(base, 80)
+        ));
+    }
+    Ok(())
+}
+
+/// A manifest location as the views name it: `file:line`.
+pub(crate) fn line_ref(at: &Location) -> String {
+    format!("{}:{}", at.file, at.line)
+}
+
+/// The link to `at` under `base` (`BASE/file#Lline`): `None` when `base` fails
+/// [`check_source_url_base`] or the file name is absolute (not relative to any base). A
+/// leading `./` is dropped and every byte of the file name outside `A-Z a-z 0-9 - . _ ~ /`
+/// is percent-encoded.
+pub(crate) fn source_url(base: &str, at: &Location) -> Option<String> {
+    check_source_url_base(base).ok()?;
+    let mut file = at.file.as_str();
+    while let Some(rest) = file.strip_prefix("./") {
+        file = rest;
+    }
+    let absolute =
+        file.starts_with(['/', '\\']) || file.as_bytes().get(1) == Some(&b':') || file.is_empty();
+    if absolute {
+        return None;
+    }
+    let mut url = base.trim_end_matches('/').to_owned();
+    url.push('/');
+    for b in file.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            url.push(char::from(b));
+        } else {
+            let _ = write!(url, "%{b:02X}");
+        }
+    }
+    let _ = write!(url, "#L{}", at.line);
+    Some(url)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -521,7 +617,7 @@ pub(crate) mod samples {
             ..Attributes::default()
         });
 
-        let changes = vec![
+        let mut changes = vec![
             create_devs,
             create_alice,
             update_bob,
@@ -536,6 +632,25 @@ pub(crate) mod samples {
             delete_user,
             delete_group,
         ];
+        // Where each comes from in the sample manifest (its entry, key item, `groups:` item or
+        // tombstone); the pruned group has none.
+        let sources = [
+            (4, 5),
+            (14, 5),
+            (20, 5),
+            (7, 5),
+            (26, 5),
+            (16, 15),
+            (29, 5),
+            (32, 9),
+            (38, 9),
+            (14, 5),
+            (35, 5),
+            (44, 5),
+        ];
+        for (c, (line, column)) in changes.iter_mut().zip(sources) {
+            c.source = Some(loc(line, column));
+        }
         let diagnostics = vec![
             Diagnostic::new(
                 Rule::KeyAge,
@@ -809,6 +924,51 @@ mod tests {
     fn short_ocid_keeps_the_last_six_characters() {
         assert_eq!(short_ocid(samples::TENANCY), "…5r4e2q");
         assert_eq!(short_ocid("short"), "short");
+    }
+
+    #[test]
+    fn source_urls_join_the_base_and_the_relative_file() {
+        let at = samples::loc(14, 5);
+        let base = "https://github.com/acme/iam/blob/0123abc";
+        let want = "https://github.com/acme/iam/blob/0123abc/iam/manifest.yaml#L14";
+        assert_eq!(source_url(base, &at).as_deref(), Some(want));
+        assert_eq!(source_url(&format!("{base}/"), &at).as_deref(), Some(want));
+        let dotted = Location {
+            file: "./iam/my manifest(1).yaml".into(),
+            ..at.clone()
+        };
+        assert_eq!(
+            source_url(base, &dotted).as_deref(),
+            Some("https://github.com/acme/iam/blob/0123abc/iam/my%20manifest%281%29.yaml#L14")
+        );
+        let absolute = Location {
+            file: "/home/ci/iam/manifest.yaml".into(),
+            ..at.clone()
+        };
+        assert_eq!(source_url(base, &absolute), None);
+        assert_eq!(source_url("javascript:alert(1)", &at), None);
+        assert_eq!(line_ref(&at), "iam/manifest.yaml:14");
+    }
+
+    #[test]
+    fn a_source_url_base_must_be_a_plain_http_url() {
+        assert_eq!(
+            check_source_url_base("https://example.com/blob/abc"),
+            Ok(())
+        );
+        assert_eq!(check_source_url_base("HTTP://example.com"), Ok(()));
+        for bad in [
+            "",
+            "https://",
+            "ftp://example.com",
+            "javascript:alert(1)",
+            "https://example.com/a b",
+            "https://example.com/)[x](y",
+            "https://example.com/a|b",
+            "https://example.com/\u{1b}[31m",
+        ] {
+            assert!(check_source_url_base(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The terminal view of a plan: terraform-like, for a person reading it at 3 a.m.
 //!
-//! Layout: a header (tenancy, actor), every change in apply order with its reason, authority,
-//! changed fields and key slots, the API-key slots per user, the diagnostics compiler-style
-//! (errors first), and a one-line summary. A rejected plan still shows every change and every
-//! diagnostic and ends by saying it cannot be applied.
+//! Layout: a header (tenancy, actor), every change in apply order with its reason, the
+//! manifest line it derives from (`source: iam/manifest.yaml:14`), authority, changed fields
+//! and key slots, the API-key slots per user, the diagnostics compiler-style (errors first),
+//! and a one-line summary. A rejected plan still shows every change and every diagnostic and
+//! ends by saying it cannot be applied.
 //!
 //! Text that came from the manifest or the tenancy is passed through `render::sanitize`, so it
 //! can never emit escape sequences; with `color == false` the output has no ANSI codes at all.
@@ -19,7 +20,7 @@ use anstyle::{AnsiColor, Style};
 
 use super::{
     Delivery, Val, actor_authority, by_severity, delivery, field_views, granting_policies,
-    is_signing_key, sanitize,
+    is_signing_key, line_ref, sanitize,
 };
 use crate::model::MAX_API_KEYS;
 use crate::plan::{Authority, Change, Kind, Plan};
@@ -192,6 +193,9 @@ fn change(
     if !c.reason.is_empty() {
         writeln!(out, "{pad}reason: {}", sanitize(&c.reason))?;
     }
+    if let Some(at) = &c.source {
+        writeln!(out, "{pad}source: {}", sanitize(&line_ref(at)))?;
+    }
     match c.authority {
         Authority::None => writeln!(out, "{pad}by: {}", p.paint(ERROR, "none (not authorized)"))?,
         Authority::Policy => writeln!(
@@ -277,8 +281,12 @@ fn value(v: Val<'_>) -> String {
 
 /// `s` in double quotes, with quotes and backslashes escaped and control characters visible.
 fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
+    format!("\"{}\"", quote_body(s))
+}
+
+/// [`quote`] without the quotes.
+fn quote_body(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
     for part in s.split_inclusive(['"', '\\']) {
         let (body, last) = match part.strip_suffix(['"', '\\']) {
             Some(body) => (body, part.chars().last()),
@@ -290,7 +298,6 @@ fn quote(s: &str) -> String {
             out.push(c);
         }
     }
-    out.push('"');
     out
 }
 
@@ -483,6 +490,30 @@ mod tests {
         for seq in 1..=5 {
             assert!(out.contains(&format!("\n  {seq} ")), "step {seq} shown");
         }
+    }
+
+    #[test]
+    fn each_change_names_its_manifest_line_and_a_pruned_one_none() {
+        let out = text(&samples::sample_plan(), false);
+        // The lines of the change whose header line ends with `header`.
+        let block = |header: &str| -> Vec<&str> {
+            out.lines()
+                .skip_while(|l| !l.ends_with(header))
+                .skip(1)
+                .take_while(|l| l.starts_with("       "))
+                .collect()
+        };
+        let alice = block("create_user            user.alice");
+        assert_eq!(
+            alice[..2],
+            [
+                "       reason: in manifest, not live",
+                "       source: iam/manifest.yaml:14"
+            ]
+        );
+        let pruned = block("delete_group           group.legacy-admins");
+        assert!(!pruned.is_empty());
+        assert!(pruned.iter().all(|l| !l.contains("source:")), "{pruned:?}");
     }
 
     #[test]
