@@ -9,7 +9,9 @@
 //!
 //! A change or finding from a manifest entry says where under its subject: `at
 //! iam/manifest.yaml:14`, a link to `BASE/iam/manifest.yaml#L14` when a base URL is given
-//! (`--source-url-base`).
+//! (`--source-url-base`). A long or multi-line text field that changes is one value with the
+//! changed words marked, `"kept ~~removed~~ **added** kept"` (see `render`'s header); an
+//! unchanged stretch over [`MAX_KEPT`] characters keeps only its ends around `…`.
 //!
 //! The comment never exceeds [`MAX_MARKDOWN_CHARS`] (GitHub rejects comments over 65,536
 //! characters). When the full rendering would, rows are dropped from the end of the sections
@@ -23,8 +25,8 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::{
-    Delivery, Val, actor_authority, by_severity, clip, count, delivery, field_views,
-    granting_policies, is_signing_key, line_ref, sanitize, short_ocid, source_url,
+    Delivery, Val, Words, actor_authority, by_severity, clip, count, delivery, field_views,
+    granting_policies, is_signing_key, line_ref, sanitize, short_ocid, source_url, word_diff,
 };
 use crate::model::{Location, MAX_API_KEYS};
 use crate::plan::{Authority, Change, KeySlots, Kind, Plan};
@@ -37,6 +39,8 @@ pub const MAX_MARKDOWN_CHARS: usize = 60_000;
 const MAX_CELL: usize = 500;
 /// Longest field value (description, email, recipient) shown, in characters.
 const MAX_VALUE: usize = 200;
+/// Longest unchanged stretch of a word diff shown whole, in characters.
+const MAX_KEPT: usize = 80;
 
 /// Writes the pull-request comment for `plan`: at most [`MAX_MARKDOWN_CHARS`].
 ///
@@ -413,7 +417,14 @@ fn change_row(plan: &Plan, c: &Change, diags: &[&Diagnostic], links: Links<'_>) 
     let mut details: Vec<String> = field_views(c)
         .into_iter()
         .map(|f| match (f.before, f.after) {
-            (Some(b), Some(a)) => format!("{}: {} → {}", f.name, value(b), value(a)),
+            (Some(b), Some(a)) => match (b, a) {
+                (Val::Text(b), Val::Text(a)) => word_diff(b, a).map(|w| marked(&w)),
+                _ => None,
+            }
+            .map_or_else(
+                || format!("{}: {} → {}", f.name, value(b), value(a)),
+                |words| format!("{} (word diff): {words}", f.name),
+            ),
             (Some(v), None) | (None, Some(v)) => format!("{}: {}", f.name, value(v)),
             (None, None) => f.name.to_owned(),
         })
@@ -458,6 +469,66 @@ fn change_row(plan: &Plan, c: &Change, diags: &[&Diagnostic], links: Links<'_>) 
         escape(&clip(&c.reason, MAX_CELL)),
         details.join("<br>"),
     )
+}
+
+/// A word diff as one quoted value: `"kept ~~removed~~ **added** kept"`. Whitespace at the
+/// ends of a change stays outside its markers (GitHub does not close `~~` or `**` after a
+/// space); a removed run of only whitespace is not shown; a space separates a removal from
+/// the addition that replaces it.
+fn marked(words: &[Words]) -> String {
+    let mut out = String::from('"');
+    for (i, w) in words.iter().enumerate() {
+        if matches!(w, Words::Added(_))
+            && matches!(words.get(i.wrapping_sub(1)), Some(Words::Removed(t)) if !t.trim().is_empty())
+            && !out.ends_with(char::is_whitespace)
+        {
+            out.push(' ');
+        }
+        let (text, mark) = match w {
+            Words::Kept(t) => {
+                out.push_str(&escape(&elide(t, i == 0, i + 1 == words.len())));
+                continue;
+            }
+            Words::Removed(t) => (t, "~~"),
+            Words::Added(t) => (t, "**"),
+        };
+        let core = text.trim();
+        let lead = &text[..text.len() - text.trim_start().len()];
+        let trail = &text[text.trim_end().len()..];
+        if core.is_empty() {
+            if mark == "**" {
+                out.push_str(&escape(text));
+            }
+            continue;
+        }
+        let _ = write!(
+            out,
+            "{}{mark}{}{mark}{}",
+            escape(lead),
+            escape(&clip(core, MAX_VALUE)),
+            escape(trail)
+        );
+    }
+    out.push('"');
+    out
+}
+
+/// An unchanged stretch of a word diff, without its middle (or its far end, at the start or
+/// end of the value) when longer than [`MAX_KEPT`].
+fn elide(t: &str, first: bool, last: bool) -> std::borrow::Cow<'_, str> {
+    let n = t.chars().count();
+    if n <= MAX_KEPT {
+        return t.into();
+    }
+    let keep = MAX_KEPT / 2;
+    let head: String = t.chars().take(keep).collect();
+    let tail: String = t.chars().skip(n - keep).collect();
+    match (first, last) {
+        (true, true) => t.into(),
+        (true, false) => format!("…{tail}").into(),
+        (false, true) => format!("{head}…").into(),
+        (false, false) => format!("{head} … {tail}").into(),
+    }
 }
 
 fn value(v: Val<'_>) -> String {
@@ -769,6 +840,44 @@ mod tests {
         // A base that could break the comment links nothing.
         let unsafe_base = to_markdown_with(&plan, Some("https://x.example/a)b"));
         assert!(!unsafe_base.contains("](https://"), "{unsafe_base}");
+    }
+
+    #[test]
+    fn a_long_or_multi_line_text_change_is_a_word_diff() {
+        let md = to_markdown(&samples::word_diff_plan());
+        assert_tables_are_intact(&md);
+        assert!(
+            md.contains(
+                "description (word diff): \"Platform engineering owns the build runners ~~and~~ **,** the artifact registry **and the deploy pipeline**\""
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("description (word diff): \"Carol<br>SRE, ~~on call~~ **payments**\""),
+            "{md}"
+        );
+        assert!(
+            md.contains("email: \"carol@old.example\" → \"carol@example.com\""),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn a_word_diff_keeps_only_the_ends_of_a_long_unchanged_stretch() {
+        let kept = "k".repeat(MAX_KEPT + 20);
+        let words = [
+            Words::Kept(kept.clone()),
+            Words::Removed("old".into()),
+            Words::Added("new".into()),
+            Words::Kept(format!(" {kept} ")),
+            Words::Added("end".into()),
+        ];
+        let half = "k".repeat(MAX_KEPT / 2);
+        let inner = "k".repeat(MAX_KEPT / 2 - 1);
+        assert_eq!(
+            marked(&words),
+            format!("\"…{half}~~old~~ **new** {inner} … {inner} **end**\"")
+        );
     }
 
     #[test]

@@ -6,11 +6,20 @@
 //! This module owns [`Format`], the [`render`] entry point (and [`render_with`] for the
 //! [`Options`] beyond colour), and the small helpers the views share: which fields of a change
 //! to show, how to neutralise control characters in text that came from the manifest or the
-//! tenancy, the short forms of OCIDs, and manifest lines and their links.
+//! tenancy, the short forms of OCIDs, manifest lines and their links, and word diffs.
 //!
 //! **Sources.** A change or finding that derives from a manifest entry carries its location;
 //! the views show it as `file:line` (text: a `source:` line under the change; Markdown: `at`
 //! under the subject, a link `BASE/file#Lline` when [`Options::source_url_base`] is given).
+//!
+//! **Word diffs.** A changed text field (description, email) whose before or after is long
+//! (over [`WORD_DIFF_MIN_CHARS`] characters) or spans lines, and that shares words with the
+//! other side, is shown as one value with the changed words marked instead of both values
+//! (the field labelled `description (word diff)`):
+//! text writes `"kept [-removed-]{+added+} kept"` (git's `--word-diff=plain` markers, red and
+//! green when coloured), Markdown writes `"kept ~~removed~~ **added** kept"`. Short
+//! single-line values, and two values with no word in common (where a diff would only be both
+//! values again), keep `before → after`.
 //!
 //! Pure: writes only to the given writer. No files, environment, clock or terminal detection:
 //! whether to colour is the caller's decision (TTY and `NO_COLOR` are the shell's business).
@@ -183,6 +192,109 @@ pub(crate) fn source_url(base: &str, at: &Location) -> Option<String> {
     }
     let _ = write!(url, "#L{}", at.line);
     Some(url)
+}
+
+/// The longest before or after (in characters) that is still shown whole, `before → after`.
+pub const WORD_DIFF_MIN_CHARS: usize = 60;
+
+/// One run of a word diff.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Words {
+    /// On both sides.
+    Kept(String),
+    /// Only before.
+    Removed(String),
+    /// Only after.
+    Added(String),
+}
+
+/// The word diff of a changed text field, when one reads better than both values (see the
+/// module header): runs in order, each removal before the addition that replaces it, and a
+/// lone space between two changes folded into both. `None` for short single-line values and
+/// for values with no word in common.
+pub(crate) fn word_diff(before: &str, after: &str) -> Option<Vec<Words>> {
+    let long = |s: &str| s.chars().count() > WORD_DIFF_MIN_CHARS || s.contains('\n');
+    if !(long(before) || long(after)) {
+        return None;
+    }
+    let (old, new) = (tokens(before), tokens(after));
+    let diff = similar::TextDiff::from_slices(&old, &new);
+    // Consecutive tokens of one tag, joined.
+    let mut runs: Vec<(similar::ChangeTag, String)> = Vec::new();
+    for change in diff.iter_all_changes() {
+        match runs.last_mut() {
+            Some((tag, text)) if *tag == change.tag() => text.push_str(change.value()),
+            _ => runs.push((change.tag(), change.value().to_owned())),
+        }
+    }
+    let shares_words = runs.iter().any(|(tag, text)| {
+        *tag == similar::ChangeTag::Equal && text.chars().any(|c| !c.is_whitespace())
+    });
+    if !shares_words {
+        return None;
+    }
+    let mut out = Vec::new();
+    let (mut removed, mut added) = (String::new(), String::new());
+    for (i, (tag, text)) in runs.iter().enumerate() {
+        match tag {
+            similar::ChangeTag::Delete => removed.push_str(text),
+            similar::ChangeTag::Insert => added.push_str(text),
+            similar::ChangeTag::Equal => {
+                let between_changes = (removed.len() + added.len()) > 0
+                    && i + 1 < runs.len()
+                    && text.chars().all(char::is_whitespace);
+                if between_changes {
+                    removed.push_str(text);
+                    added.push_str(text);
+                    continue;
+                }
+                flush(&mut out, &mut removed, &mut added);
+                out.push(Words::Kept(text.clone()));
+            }
+        }
+    }
+    flush(&mut out, &mut removed, &mut added);
+    Some(out)
+}
+
+/// `s` cut into words (runs of letters and digits), runs of whitespace and single other
+/// characters, so `runners,` is the word `runners` and a comma.
+fn tokens(s: &str) -> Vec<&str> {
+    #[derive(PartialEq)]
+    enum Class {
+        Word,
+        Space,
+        Other,
+    }
+    let class = |c: char| {
+        if c.is_alphanumeric() {
+            Class::Word
+        } else if c.is_whitespace() {
+            Class::Space
+        } else {
+            Class::Other
+        }
+    };
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let joins = |next: char| class(c) != Class::Other && class(next) == class(c);
+        if !chars.peek().is_some_and(|&(_, next)| joins(next)) {
+            out.push(&s[start..i + c.len_utf8()]);
+            start = i + c.len_utf8();
+        }
+    }
+    out
+}
+
+fn flush(out: &mut Vec<Words>, removed: &mut String, added: &mut String) {
+    if !removed.is_empty() {
+        out.push(Words::Removed(std::mem::take(removed)));
+    }
+    if !added.is_empty() {
+        out.push(Words::Added(std::mem::take(added)));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -840,6 +952,48 @@ pub(crate) mod samples {
         plan(deploy_bot(), vec![c], vec![d])
     }
 
+    /// Text fields that change: a long description (a word diff), a multi-line one (a word
+    /// diff), short values (`before → after`) and a long one with no word in common.
+    pub fn word_diff_plan() -> Plan {
+        let mut platform = group(Action::UpdateGroup, "platform", "description differs");
+        platform.before = Some(Attributes {
+            description: Some(
+                "Platform engineering owns the build runners and the artifact registry".into(),
+            ),
+            ..Attributes::default()
+        });
+        platform.after = Some(Attributes {
+            description: Some(
+                "Platform engineering owns the build runners, the artifact registry and the \
+                 deploy pipeline"
+                    .into(),
+            ),
+            ..Attributes::default()
+        });
+        platform.source = Some(loc(8, 5));
+        let mut carol = user(Action::UpdateUser, "carol", "fields differ");
+        carol.before = Some(Attributes {
+            description: Some("Carol\nSRE, on call".into()),
+            email: Some("carol@old.example".into()),
+            ..Attributes::default()
+        });
+        carol.after = Some(Attributes {
+            description: Some("Carol\nSRE, payments".into()),
+            email: Some("carol@example.com".into()),
+            ..Attributes::default()
+        });
+        let mut ops = group(Action::UpdateGroup, "ops", "description differs");
+        ops.before = Some(Attributes {
+            description: Some("x".repeat(70)),
+            ..Attributes::default()
+        });
+        ops.after = Some(Attributes {
+            description: Some("y".repeat(70)),
+            ..Attributes::default()
+        });
+        plan(deploy_bot(), vec![platform, carol, ops], Vec::new())
+    }
+
     /// A plan of `n` changes (user creations with membership additions) plus two errors.
     pub fn large_plan(n: usize) -> Plan {
         let changes = (0..n)
@@ -924,6 +1078,60 @@ mod tests {
     fn short_ocid_keeps_the_last_six_characters() {
         assert_eq!(short_ocid(samples::TENANCY), "…5r4e2q");
         assert_eq!(short_ocid("short"), "short");
+    }
+
+    fn words(runs: &[(&str, &str)]) -> Vec<Words> {
+        runs.iter()
+            .map(|(tag, t)| match *tag {
+                "=" => Words::Kept((*t).to_owned()),
+                "-" => Words::Removed((*t).to_owned()),
+                _ => Words::Added((*t).to_owned()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn word_diff_marks_changed_words_of_long_or_multi_line_values_only() {
+        assert_eq!(
+            word_diff("Bob", "Bob Builder"),
+            None,
+            "short: before → after"
+        );
+        let long = "a".repeat(WORD_DIFF_MIN_CHARS + 1);
+        assert_eq!(
+            word_diff(&long, "b"),
+            None,
+            "nothing in common: a diff would be both values again"
+        );
+        assert_eq!(
+            word_diff("Carol\nSRE, on call", "Carol\nSRE, payments"),
+            Some(words(&[
+                ("=", "Carol\nSRE, "),
+                ("-", "on call"),
+                ("+", "payments")
+            ]))
+        );
+        let before =
+            "Payments team: owns the checkout service and the card vault, on call weekdays";
+        let after = "Payments team: owns the checkout and refunds services and the card vault, on call weekdays";
+        assert_eq!(
+            word_diff(before, after),
+            Some(words(&[
+                ("=", "Payments team: owns the checkout "),
+                ("-", "service"),
+                ("+", "and refunds services"),
+                ("=", " and the card vault, on call weekdays"),
+            ]))
+        );
+    }
+
+    #[test]
+    fn tokens_are_words_spaces_and_single_marks() {
+        assert_eq!(
+            tokens("runners, the  été-2\nx"),
+            ["runners", ",", " ", "the", "  ", "été", "-", "2", "\n", "x"]
+        );
+        assert!(tokens("").is_empty());
     }
 
     #[test]
