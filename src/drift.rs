@@ -72,8 +72,8 @@ pub fn report(plan: &Plan) -> Report {
             subject: change.subject(),
             action: Some(change.action),
             detail: change.reason.clone(),
-            // Changes name no manifest line yet (issue 10 item 1 adds `Change.source`).
-            location: None,
+            // The manifest entry the change derives from (none for pruned objects).
+            location: change.source.clone(),
         };
         match change.action {
             Action::CreateGroup

@@ -161,10 +161,19 @@ pub struct Run<'a> {
     pub clock: &'a dyn Fn() -> i64,
 }
 
-/// The id of a plan: `sha256:` of its changes, so the same saved plan has the same id.
+/// The id of a plan: `sha256:` of its changes, so the same saved plan has the same id. The
+/// changes' `source` lines are left out: moving an entry or adding a comment to the manifest
+/// does not make the same steps another plan (a resumed apply still finds its journal).
 #[must_use]
 pub fn plan_id(changes: &[Change]) -> String {
-    let json = serde_json::to_vec(changes).unwrap_or_default();
+    let unsourced: Vec<Change> = changes
+        .iter()
+        .map(|c| Change {
+            source: None,
+            ..c.clone()
+        })
+        .collect();
+    let json = serde_json::to_vec(&unsourced).unwrap_or_default();
     format!("sha256:{}", crate::hex::lower(&Sha256::digest(&json)))
 }
 

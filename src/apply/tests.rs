@@ -1659,3 +1659,19 @@ fn an_identity_domain_reset_records_the_emailed_address_and_writes_no_file() {
 fn dir_has_files(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
 }
+
+#[test]
+fn the_plan_id_ignores_manifest_lines_and_nothing_else() {
+    let mut update = Change::new(Action::UpdateUser, "describe kate");
+    update.user = Some("kate".into());
+    let id = plan_id(std::slice::from_ref(&update));
+    let mut moved = update.clone();
+    moved.source = Some(loc());
+    assert_eq!(
+        plan_id(&[moved.clone()]),
+        id,
+        "a comment added above the entry is the same plan"
+    );
+    moved.reason = "describe kate again".into();
+    assert_ne!(plan_id(&[moved]), id);
+}

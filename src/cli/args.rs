@@ -287,6 +287,15 @@ pub(super) struct PlanArgs {
     pub(super) detailed_exitcode: bool,
     #[command(flatten)]
     pub(super) allow: Allowances,
+    /// With `--format markdown`, link each manifest line to `URL/FILE#LLINE`: the URL of the
+    /// directory ociam runs in, e.g. a pull request's
+    /// `https://github.com/OWNER/REPO/blob/COMMIT`.
+    #[arg(long, value_name = "URL", value_parser = source_url_base)]
+    pub(super) source_url_base: Option<String>,
+}
+
+fn source_url_base(s: &str) -> Result<String, String> {
+    crate::render::check_source_url_base(s).map(|()| s.to_owned())
 }
 
 #[derive(Debug, Args)]

@@ -296,7 +296,12 @@ fn cmd_plan(args: &PlanArgs, clock: Clock) -> Result<u8> {
     let live = read_live(&args.live, clock)?;
     let plan = plan_manifest(&loaded, &live, args.allow, clock)?;
     match output {
-        PlanOutput::Plan(format) => emit_plan(&plan, format, args.out.as_deref())?,
+        PlanOutput::Plan(format) => emit_plan_linked(
+            &plan,
+            format,
+            args.out.as_deref(),
+            args.source_url_base.as_deref(),
+        )?,
         PlanOutput::Annotations(format) => {
             write_plan_json(&plan, args.out.as_deref())?;
             emit_annotations(&annotate::from_plan(&plan), format, &args.manifest)?;
@@ -335,10 +340,23 @@ fn cmd_snapshot(args: &SnapshotArgs, clock: Clock) -> Result<u8> {
 
 /// Writes the plan JSON to `out` (if any) and the chosen rendering to stdout.
 fn emit_plan(plan: &Plan, format: Format, out: Option<&Path>) -> Result<()> {
+    emit_plan_linked(plan, format, out, None)
+}
+
+/// [`emit_plan`], linking manifest lines under `source_url_base` (`--source-url-base`).
+fn emit_plan_linked(
+    plan: &Plan,
+    format: Format,
+    out: Option<&Path>,
+    source_url_base: Option<&str>,
+) -> Result<()> {
     write_plan_json(plan, out)?;
-    let color = format == Format::Text && stdout_color();
+    let options = render::Options {
+        color: format == Format::Text && stdout_color(),
+        source_url_base: source_url_base.map(str::to_owned),
+    };
     let mut stdout = io::stdout().lock();
-    render::render(plan, format, color, &mut stdout)?;
+    render::render_with(plan, format, &options, &mut stdout)?;
     stdout.flush()?;
     Ok(())
 }

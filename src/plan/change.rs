@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::authority::StatementRef;
-use crate::model::{Fingerprint, GroupName, MAX_API_KEYS, Ocid, UserName};
+use crate::model::{Fingerprint, GroupName, Location, MAX_API_KEYS, Ocid, UserName};
 use crate::rules::{Diagnostic, Severity};
 
 /// The plan format version this build writes and reads.
@@ -402,6 +402,11 @@ pub struct Change {
     pub fingerprint: Option<Fingerprint>,
     /// Why the step is needed.
     pub reason: String,
+    /// The manifest entry the step derives from: the user, group, API-key item or `groups:`
+    /// item (a `state: absent` tombstone for its deletions). Absent for steps on live objects
+    /// the manifest does not list (pruning) and in plans made before sources were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Location>,
     /// On what basis the actor performs it.
     pub authority: Authority,
     /// The OCI permissions the step needs on its target (`USER_UPDATE`, …), every operation
@@ -440,6 +445,7 @@ impl Change {
             group: None,
             fingerprint: None,
             reason: reason.into(),
+            source: None,
             authority: Authority::None,
             permissions: Vec::new(),
             granted_by: Vec::new(),
@@ -449,6 +455,13 @@ impl Change {
             public_key: None,
             precondition: None,
         }
+    }
+
+    /// Sets the manifest entry the step derives from.
+    #[must_use]
+    pub fn from_entry(mut self, location: &Location) -> Self {
+        self.source = Some(location.clone());
+        self
     }
 
     /// The address of what the change touches: `user.alice`, `group.devs`,

@@ -8,7 +8,9 @@
 //! live object it matches is `name-case`, and that entry plans nothing (no create next to the
 //! live object, no update, delete or prune of it), so no plan holds two spellings of one name.
 //! Ownership is decided here, before ordering: only live objects carrying ociam's ownership tag
-//! are ever pruned. Pure.
+//! are ever pruned. Each change records the manifest entry it derives from (`source`: the
+//! user, group, key or `groups:` item, or the tombstone of a deletion); pruning steps, which
+//! derive from no entry, have none. Pure.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,7 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::change::{Action, Attributes, Change};
 use super::precondition;
 use crate::model::{
-    Capabilities, Desired, DesiredUser, Fingerprint, GroupName, Membership, State, User, UserName,
+    Capabilities, Desired, DesiredUser, Fingerprint, GroupName, Location, Membership, State, User,
+    UserName,
 };
 use crate::rules::{self, Diagnostic, Rule};
 
@@ -128,26 +131,53 @@ enum NameSource {
     Manifest,
 }
 
-fn membership_change(action: Action, m: &Membership, live: &State, reason: &str) -> Change {
+/// A membership step; `source` is the manifest entry it derives from (none when pruning).
+fn membership_change(
+    action: Action,
+    m: &Membership,
+    live: &State,
+    reason: &str,
+    source: Option<&Location>,
+) -> Change {
     let mut c = Change::new(action, reason);
     c.user = Some(m.user.clone());
     c.group = Some(m.group.clone());
+    c.source = source.cloned();
     c.precondition = Some(precondition::of_membership(m, live));
     c
 }
 
 /// Removes every membership of `group` (before the group is deleted).
-fn empty_group(group: &GroupName, live: &State, reason: &str, d: &mut Diff) {
+fn empty_group(
+    group: &GroupName,
+    live: &State,
+    reason: &str,
+    source: Option<&Location>,
+    d: &mut Diff,
+) {
     for m in live.memberships.keys().filter(|m| &m.group == group) {
-        d.changes
-            .push(membership_change(Action::RemoveFromGroup, m, live, reason));
+        d.changes.push(membership_change(
+            Action::RemoveFromGroup,
+            m,
+            live,
+            reason,
+            source,
+        ));
     }
 }
 
-fn delete_group(name: &GroupName, live: &State, reason: &str, d: &mut Diff) {
-    empty_group(name, live, "its group is deleted", d);
+/// Deletes group `name` and its memberships; `source` is its tombstone (none when pruning).
+fn delete_group(
+    name: &GroupName,
+    live: &State,
+    reason: &str,
+    source: Option<&Location>,
+    d: &mut Diff,
+) {
+    empty_group(name, live, "its group is deleted", source, d);
     let mut c = Change::new(Action::DeleteGroup, reason);
     c.group = Some(name.clone());
+    c.source = source.cloned();
     let g = live.groups.get(name);
     c.before = g.map(|g| Attributes {
         description: Some(g.description.clone()),
@@ -162,7 +192,8 @@ fn diff_groups(desired: &Desired, live: &State, d: &mut Diff) {
         let have = live.groups.get(name);
         match (want.present, have) {
             (true, None) => {
-                let mut c = Change::new(Action::CreateGroup, "in the manifest, not live");
+                let mut c = Change::new(Action::CreateGroup, "in the manifest, not live")
+                    .from_entry(&want.location);
                 c.group = Some(name.clone());
                 c.after = Some(Attributes {
                     description: Some(want.description.clone().unwrap_or_default()),
@@ -175,7 +206,8 @@ fn diff_groups(desired: &Desired, live: &State, d: &mut Diff) {
                 if let Some(desc) = &want.description
                     && desc != &g.description
                 {
-                    let mut c = Change::new(Action::UpdateGroup, "description differs");
+                    let mut c = Change::new(Action::UpdateGroup, "description differs")
+                        .from_entry(&want.location);
                     c.group = Some(name.clone());
                     c.before = Some(Attributes {
                         description: Some(g.description.clone()),
@@ -189,7 +221,13 @@ fn diff_groups(desired: &Desired, live: &State, d: &mut Diff) {
                     d.changes.push(c);
                 }
             }
-            (false, Some(_)) => delete_group(name, live, "`state: absent` in the manifest", d),
+            (false, Some(_)) => delete_group(
+                name,
+                live,
+                "`state: absent` in the manifest",
+                Some(&want.location),
+                d,
+            ),
             (false, None) => {}
         }
     }
@@ -202,7 +240,14 @@ fn user_change(action: Action, name: &UserName, reason: &str, live: Option<&User
     c
 }
 
-fn delete_user(name: &UserName, live: &State, reason: &str, d: &mut Diff) {
+/// Deletes user `name` after its memberships; `source` is its tombstone (none when pruning).
+fn delete_user(
+    name: &UserName,
+    live: &State,
+    reason: &str,
+    source: Option<&Location>,
+    d: &mut Diff,
+) {
     let member_of: Vec<Membership> = live
         .groups_of(name)
         .map(|g| Membership {
@@ -216,10 +261,12 @@ fn delete_user(name: &UserName, live: &State, reason: &str, d: &mut Diff) {
             m,
             live,
             "its user is deleted (OCI deletes only users in no group)",
+            source,
         ));
     }
     let u = live.users.get(name);
     let mut c = user_change(Action::DeleteUser, name, reason, u);
+    c.source = source.cloned();
     c.before = u.map(|u| Attributes {
         description: Some(u.description.clone()),
         email: u.email.clone(),
@@ -232,7 +279,13 @@ fn diff_users(desired: &Desired, live: &State, d: &mut Diff) {
     for (name, want) in &desired.users {
         let have = live.users.get(name);
         match (want.present, have) {
-            (false, Some(_)) => delete_user(name, live, "`state: absent` in the manifest", d),
+            (false, Some(_)) => delete_user(
+                name,
+                live,
+                "`state: absent` in the manifest",
+                Some(&want.location),
+                d,
+            ),
             (false, None) => {}
             (true, have) => diff_present_user(desired, live, name, want, have, d),
         }
@@ -254,7 +307,8 @@ fn diff_present_user(
                 d.diagnostics
                     .push(rules::email_required(name, false).at(&want.location));
             }
-            let mut c = user_change(Action::CreateUser, name, "in the manifest, not live", None);
+            let mut c = user_change(Action::CreateUser, name, "in the manifest, not live", None)
+                .from_entry(&want.location);
             c.after = Some(Attributes {
                 description: Some(want.description.clone().unwrap_or_default()),
                 email: want.email.clone(),
@@ -278,7 +332,8 @@ fn diff_present_user(
                 after.email = Some(email.clone());
             }
             if after != Attributes::default() {
-                let mut c = user_change(Action::UpdateUser, name, "fields differ", Some(u));
+                let mut c = user_change(Action::UpdateUser, name, "fields differ", Some(u))
+                    .from_entry(&want.location);
                 c.before = Some(before);
                 c.after = Some(after);
                 d.changes.push(c);
@@ -298,7 +353,8 @@ fn diff_present_user(
             name,
             "capabilities differ",
             have,
-        );
+        )
+        .from_entry(&want.location);
         c.before = Some(Attributes {
             api_keys: Some(live_caps.api_keys),
             console_password: Some(live_caps.console_password),
@@ -312,10 +368,10 @@ fn diff_present_user(
         d.changes.push(c);
     }
     if let Some(groups) = &want.groups {
-        diff_memberships(desired, live, name, groups, d);
+        diff_memberships(desired, live, name, &want.location, groups, d);
     }
     if let Some(keys) = &want.api_keys {
-        diff_keys(live, name, keys, d);
+        diff_keys(live, name, &want.location, keys, d);
     }
     if let Some(reset) = &want.console_password {
         let applied = have.and_then(|u| u.password_reset).unwrap_or(0);
@@ -328,7 +384,8 @@ fn diff_present_user(
                     reset.reset
                 ),
                 have,
-            );
+            )
+            .from_entry(&want.location);
             c.before = Some(Attributes {
                 reset: Some(applied),
                 ..Attributes::default()
@@ -359,11 +416,14 @@ fn diff_present_user(
     }
 }
 
+/// `entry` is the user's entry (the source of removals); each `groups:` item is the source of
+/// its addition.
 fn diff_memberships(
     desired: &Desired,
     live: &State,
     name: &UserName,
-    groups: &BTreeMap<GroupName, crate::model::Location>,
+    entry: &Location,
+    groups: &BTreeMap<GroupName, Location>,
     d: &mut Diff,
 ) {
     let live_groups: BTreeSet<&GroupName> = live.groups_of(name).collect();
@@ -406,6 +466,7 @@ fn diff_memberships(
                 &m,
                 live,
                 "listed in the user's groups",
+                Some(location),
             ));
         }
     }
@@ -420,6 +481,7 @@ fn diff_memberships(
                 &m,
                 live,
                 "not in the user's groups in the manifest",
+                Some(entry),
             ));
         }
     }
@@ -433,7 +495,7 @@ fn spelled_as_one(
     live: &State,
     user: &UserName,
     group: &GroupName,
-    location: &crate::model::Location,
+    location: &Location,
     d: &mut Diff,
 ) -> bool {
     let live_spelling = live.groups.get_key_value(group).map(|(g, _)| g);
@@ -451,7 +513,14 @@ fn spelled_as_one(
     false
 }
 
-fn diff_keys(live: &State, name: &UserName, keys: &[crate::model::DesiredKey], d: &mut Diff) {
+/// `entry` is the user's entry: the source of deleting a key its `api_keys:` does not list.
+fn diff_keys(
+    live: &State,
+    name: &UserName,
+    entry: &Location,
+    keys: &[crate::model::DesiredKey],
+    d: &mut Diff,
+) {
     let empty = BTreeMap::new();
     let live_keys = live.api_keys.get(name).unwrap_or(&empty);
     let wanted: BTreeSet<&Fingerprint> = keys.iter().map(|k| &k.fingerprint).collect();
@@ -461,7 +530,8 @@ fn diff_keys(live: &State, name: &UserName, keys: &[crate::model::DesiredKey], d
         }
         match &key.pem {
             Some(pem) => {
-                let mut c = Change::new(Action::UploadApiKey, "in the manifest, not live");
+                let mut c = Change::new(Action::UploadApiKey, "in the manifest, not live")
+                    .from_entry(&key.location);
                 c.user = Some(name.clone());
                 c.fingerprint = Some(key.fingerprint.clone());
                 c.public_key = Some(pem.clone());
@@ -484,7 +554,8 @@ fn diff_keys(live: &State, name: &UserName, keys: &[crate::model::DesiredKey], d
     }
     for fingerprint in live_keys.keys() {
         if !wanted.contains(fingerprint) {
-            let mut c = Change::new(Action::DeleteApiKey, "live, not in the manifest");
+            let mut c =
+                Change::new(Action::DeleteApiKey, "live, not in the manifest").from_entry(entry);
             c.user = Some(name.clone());
             c.fingerprint = Some(fingerprint.clone());
             c.precondition = Some(precondition::of_key(name, fingerprint, live));
@@ -513,7 +584,13 @@ fn unmanaged(desired: &Desired, live: &State, d: &mut Diff) {
             continue;
         }
         if desired.prune.users && u.managed {
-            delete_user(name, live, "pruned: owned by ociam, not in the manifest", d);
+            delete_user(
+                name,
+                live,
+                "pruned: owned by ociam, not in the manifest",
+                None,
+                d,
+            );
         } else {
             users.push(name.as_str());
         }
@@ -524,7 +601,13 @@ fn unmanaged(desired: &Desired, live: &State, d: &mut Diff) {
             continue;
         }
         if desired.prune.groups && g.managed {
-            delete_group(name, live, "pruned: owned by ociam, not in the manifest", d);
+            delete_group(
+                name,
+                live,
+                "pruned: owned by ociam, not in the manifest",
+                None,
+                d,
+            );
         } else {
             groups.push(name.as_str());
         }
@@ -577,6 +660,10 @@ fn key_age(desired: &Desired, live: &State, today: i64, d: &mut Diff) {
                 continue;
             }
             let subject = format!("api_key.{name}/{fingerprint}");
+            // The key's own item when the manifest lists it, else the user's entry.
+            let at = expiries
+                .get(fingerprint)
+                .map_or(&want.location, |k| &k.location);
             if let Some(created) = key.created {
                 let age = today - created.div_euclid(86_400);
                 if age > max_days {
@@ -585,7 +672,7 @@ fn key_age(desired: &Desired, live: &State, today: i64, d: &mut Diff) {
                         subject.clone(),
                         format!("key {fingerprint} of user {name} is {age} days old (limit {max_days})"),
                         "rotate it: add a new key in one change, switch its users, remove the old key in the next",
-                    ));
+                    ).at(at));
                 }
             }
             if let Some(desired_key) = expiries.get(fingerprint)

@@ -92,7 +92,8 @@ impl<'a> StepChecker<'a> {
     /// Two things, in this order: checks `change` against the current state (recording its
     /// authority, permissions and key slots into `change`), then advances `self.state` past it
     /// as if the step had run, whatever the findings. `later` are the steps after it (for
-    /// `lockout`). Returns the step's findings. Call it once per step, in plan order.
+    /// `lockout`). Returns the step's findings, each located at the step's `source` when the
+    /// rule gave no location of its own. Call it once per step, in plan order.
     pub fn check_then_advance(&mut self, change: &mut Change, later: &[Change]) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         let step = change.seq;
@@ -153,6 +154,13 @@ impl<'a> StepChecker<'a> {
             change.key_slots = Some(KeySlotCount::new(before, after));
             if after > MAX_API_KEYS {
                 out.push(rules::max_keys_at_step(&user, after, step));
+            }
+        }
+        // A finding about this step points at the manifest entry the step derives from,
+        // unless the rule named a more precise place.
+        if let Some(source) = &change.source {
+            for d in out.iter_mut().filter(|d| d.location.is_none()) {
+                d.location = Some(source.clone());
             }
         }
         out

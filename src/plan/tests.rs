@@ -2736,3 +2736,153 @@ fn a_reset_with_identity_domains_is_an_emailed_link_and_needs_an_email() {
     assert_eq!(after.reset_link_to, None);
     assert_eq!(after.deliver_to.as_deref(), Some("age1recipient"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sources: every step and every step finding points at the manifest entry it derives from
+// ---------------------------------------------------------------------------------------------
+
+/// The `source` line of the step `action subject`, or `None`.
+fn source_line(p: &Plan, action: Action, subject: &str) -> Option<u64> {
+    step(p, action, subject).source.as_ref().map(|at| at.line)
+}
+
+#[test]
+fn every_step_carries_the_line_of_the_entry_it_derives_from_and_a_pruned_one_none() {
+    let devs = GroupName::from("devs");
+    let w = World::with_admin() // admin: line 10
+        .want_group("devs", |g| g.location = loc(6))
+        .group("ops")
+        .user("bob")
+        .key("bob", 20)
+        .want("bob", |u| {
+            // line 11
+            u.description = Some("Bob Builder".into());
+            u.capabilities.console_password = Some(false);
+            u.groups = Some(BTreeMap::from([(devs.clone(), loc(17))]));
+            u.api_keys = Some(vec![key(21)]);
+        })
+        .want("carol", |u| u.description = Some("Carol".into())) // line 12
+        .user("old")
+        .member("old", "ops")
+        .want("old", |u| {
+            u.present = false;
+            u.location = loc(30);
+        })
+        .user("ex-member")
+        .member("ex-member", "ops")
+        .want("ex-member", |u| u.groups = Some(BTreeMap::new())) // line 14
+        .user_with("gone", |u| u.managed = true)
+        .member("gone", "ops")
+        .group_with("legacy", true)
+        .manifest(|d| {
+            d.prune.users = true;
+            d.prune.groups = true;
+        });
+    let p = w.plan();
+    assert!(!p.is_rejected(), "{:#?}", p.diagnostics);
+    assert_eq!(source_line(&p, Action::CreateGroup, "group.devs"), Some(6));
+    assert_eq!(source_line(&p, Action::UpdateUser, "user.bob"), Some(11));
+    assert_eq!(
+        source_line(&p, Action::UpdateCapabilities, "capabilities.bob"),
+        Some(11)
+    );
+    assert_eq!(
+        source_line(&p, Action::AddToGroup, "membership.devs/bob"),
+        Some(17),
+        "the user's `groups:` item"
+    );
+    assert_eq!(
+        source_line(&p, Action::UploadApiKey, &key_subject("bob", 21)),
+        Some(121),
+        "the key item"
+    );
+    assert_eq!(
+        source_line(&p, Action::DeleteApiKey, &key_subject("bob", 20)),
+        Some(11),
+        "an unlisted key of a listed user: the user's entry"
+    );
+    assert_eq!(source_line(&p, Action::CreateUser, "user.carol"), Some(12));
+    assert_eq!(
+        source_line(&p, Action::RemoveFromGroup, "membership.ops/ex-member"),
+        Some(14),
+        "a membership the user's `groups:` leaves out: the user's entry"
+    );
+    // A tombstone: its deletion and the membership removal it needs.
+    assert_eq!(source_line(&p, Action::DeleteUser, "user.old"), Some(30));
+    assert_eq!(
+        source_line(&p, Action::RemoveFromGroup, "membership.ops/old"),
+        Some(30)
+    );
+    // Pruning derives from no entry.
+    assert_eq!(source_line(&p, Action::DeleteUser, "user.gone"), None);
+    assert_eq!(
+        source_line(&p, Action::RemoveFromGroup, "membership.ops/gone"),
+        None
+    );
+    assert_eq!(source_line(&p, Action::DeleteGroup, "group.legacy"), None);
+    // Every other step has a source, and each source is the file's.
+    let pruned = ["user.gone", "membership.ops/gone", "group.legacy"];
+    for c in &p.changes {
+        let expected = !pruned.contains(&c.subject().as_str());
+        assert_eq!(c.source.is_some(), expected, "{}", c.subject());
+        assert!(c.source.iter().all(|at| at.file == "ociam.yaml"));
+    }
+}
+
+#[test]
+fn a_four_key_user_is_reported_at_its_entry_and_its_uploads_at_their_items() {
+    let w = World::with_admin() // admin: line 10
+        .user("bob")
+        .want("bob", |u| u.api_keys = keys(&[20, 21, 22, 23])); // line 11
+    let p = w.plan();
+    let hits = found(&p, Rule::MaxApiKeys);
+    assert!(!hits.is_empty(), "{:#?}", p.diagnostics);
+    for d in hits {
+        assert_eq!(d.location, Some(loc(11)), "{d:#?}");
+    }
+    for n in [20, 21, 22, 23] {
+        assert_eq!(
+            source_line(&p, Action::UploadApiKey, &key_subject("bob", n)),
+            Some(100 + u64::from(n))
+        );
+    }
+}
+
+#[test]
+fn a_not_authorized_step_is_reported_at_the_key_item_it_uploads() {
+    let w = dev_world().want("bob", |u| u.api_keys = keys(&[20, 21])); // bob: line 11
+    let p = w.plan_as("dev", Some(10));
+    let upload = step(&p, Action::UploadApiKey, &key_subject("bob", 21));
+    let hits = found(&p, Rule::NotAuthorized);
+    assert_eq!(hits.len(), 1, "{:#?}", p.diagnostics);
+    assert_eq!(hits[0].step, Some(upload.seq));
+    assert_eq!(hits[0].location, Some(key(21).location));
+    assert_eq!(hits[0].location.as_ref().map(|at| at.line), Some(121));
+}
+
+#[test]
+fn a_lockout_step_is_reported_at_the_entry_that_drops_the_signing_key() {
+    let w = World::with_admin() // admin: line 10
+        .key("admin", 2)
+        .want("admin", |u| u.api_keys = keys(&[2]));
+    let p = w.plan_as("admin", Some(1));
+    let delete = step(&p, Action::DeleteApiKey, &key_subject("admin", 1));
+    assert_eq!(delete.source, Some(loc(10)));
+    let hits = found(&p, Rule::Lockout);
+    assert_eq!(hits.len(), 1, "{:#?}", p.diagnostics);
+    assert_eq!(hits[0].location, Some(loc(10)));
+}
+
+#[test]
+fn a_rule_that_names_its_own_place_keeps_it() {
+    // `federated-user` points at the user entry even though its step is the key item.
+    let p = World::with_admin()
+        .user_with("fed", |u| u.federated = true)
+        .want("fed", |u| u.api_keys = keys(&[31])) // line 11
+        .plan();
+    let upload = step(&p, Action::UploadApiKey, &key_subject("fed", 31));
+    assert_eq!(upload.source, Some(key(31).location));
+    let hits = found(&p, Rule::FederatedUser);
+    assert_eq!(hits.len(), 1, "{:#?}", p.diagnostics);
+    assert_eq!(hits[0].location, Some(loc(11)));
+}

@@ -1,7 +1,8 @@
 //! The drift report as Markdown, for the issue a nightly job keeps open while drift lasts
 //! (`ociam drift --format markdown`): a hidden marker the recipes find the issue by
 //! ([`DRIFT_MARKER`]), a verdict, a table of counts per category, then one table per
-//! non-empty category (the key-age table carries each key's age). Bounded like the plan
+//! non-empty category (each finding with the manifest line it comes from, when it has one; the
+//! key-age table carries each key's age). Bounded like the plan
 //! comment ([`super::markdown::MAX_MARKDOWN_CHARS`]): rows past the bound are left out and a
 //! line says how many, pointing to the JSON report.
 //!
@@ -41,8 +42,11 @@ fn sections(report: &Report) -> [(&'static str, &[Item]); 5] {
 
 fn row(item: &Item) -> String {
     let action = item.action.map_or_else(String::new, |a| code(a.as_str()));
+    let at = item.location.as_ref().map_or_else(String::new, |l| {
+        format!("<br>at {}", code(&format!("{}:{}", l.file, l.line)))
+    });
     format!(
-        "| {} | {action} | {} |\n",
+        "| {}{at} | {action} | {} |\n",
         code(&clip(&item.subject, MAX_DETAIL)),
         escape(&clip(&item.detail, MAX_DETAIL))
     )
@@ -133,14 +137,20 @@ mod tests {
 
     #[test]
     fn the_body_starts_with_the_marker_and_counts_every_category() {
+        let mut amy = item(
+            "user.amy",
+            Some(Action::CreateUser),
+            "listed in the manifest",
+        );
+        amy.location = Some(crate::model::Location {
+            file: "iam/manifest.yaml".to_owned(),
+            line: 14,
+            column: 5,
+        });
         let md = to_markdown(&report(
             true,
             Categories {
-                missing: vec![item(
-                    "user.amy",
-                    Some(Action::CreateUser),
-                    "listed in the manifest",
-                )],
+                missing: vec![amy],
                 key_age: vec![item(
                     "api_key.ben/aa:bb",
                     None,
@@ -157,7 +167,12 @@ mod tests {
         assert!(md.contains(
             "| `api_key.ben/aa:bb` |  | API key of ben is 91 days old (limit 90 days) |"
         ));
-        assert!(md.contains("| `user.amy` | `create_user` | listed in the manifest |"));
+        assert!(
+            md.contains(
+                "| `user.amy`<br>at `iam/manifest.yaml:14` | `create_user` | listed in the manifest |"
+            ),
+            "{md}"
+        );
         assert!(
             !md.contains("#### Changed"),
             "empty categories have no table"

@@ -1,11 +1,18 @@
 //! The pull-request comment: GitHub-flavoured Markdown that CI posts for reviewers.
 //!
-//! Order is chosen for review: a status title, the summary table, the error table (outside
-//! any `<details>`, so a rejection is seen at once), warnings and notes (collapsed), every
-//! change (collapsed), the API-key slots per user, and a footer with the digests.
+//! Order is chosen for review: a hidden marker line ([`PLAN_MARKER`], by which CI finds its one
+//! comment), a status title, the summary table, the error table (outside any `<details>`, so a
+//! rejection is seen at once), warnings and notes (collapsed), every change (collapsed), the
+//! API-key slots per user, and a footer with the digests.
 //!
 //! Every piece of text that came from the manifest or the tenancy goes through `escape` or
 //! `code`, so a description cannot break a table, open a code span or inject HTML.
+//!
+//! A change or finding from a manifest entry says where under its subject: `at
+//! iam/manifest.yaml:14`, a link to `BASE/iam/manifest.yaml#L14` when a base URL is given
+//! (`--source-url-base`). A long or multi-line text field that changes is one value with the
+//! changed words marked, `"kept ~~removed~~ **added** kept"` (see `render`'s header); an
+//! unchanged stretch over [`MAX_KEPT`] characters keeps only its ends around `…`.
 //!
 //! The comment never exceeds [`MAX_MARKDOWN_CHARS`] (GitHub rejects comments over 65,536
 //! characters). When the full rendering would, rows are dropped from the end of the sections
@@ -19,12 +26,16 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::{
-    Delivery, Val, actor_authority, by_severity, clip, count, delivery, field_views,
-    granting_policies, is_signing_key, sanitize, short_ocid,
+    Delivery, Val, Words, actor_authority, by_severity, clip, count, delivery, field_views,
+    granting_policies, is_signing_key, line_ref, sanitize, short_ocid, source_url, word_diff,
 };
-use crate::model::MAX_API_KEYS;
+use crate::model::{Location, MAX_API_KEYS};
 use crate::plan::{Authority, Change, KeySlots, Kind, Plan};
 use crate::rules::{Diagnostic, Severity};
+
+/// The first line of every plan comment: hidden when rendered; the CI recipes find (and
+/// update) their one pull-request comment by it.
+pub const PLAN_MARKER: &str = "<!-- ociam:plan -->";
 
 /// The most characters (measured as UTF-8 bytes) a rendered comment may have.
 pub const MAX_MARKDOWN_CHARS: usize = 60_000;
@@ -33,22 +44,64 @@ pub const MAX_MARKDOWN_CHARS: usize = 60_000;
 const MAX_CELL: usize = 500;
 /// Longest field value (description, email, recipient) shown, in characters.
 const MAX_VALUE: usize = 200;
+/// Longest unchanged stretch of a word diff shown whole, in characters.
+const MAX_KEPT: usize = 80;
 
 /// Writes the pull-request comment for `plan`: at most [`MAX_MARKDOWN_CHARS`].
 ///
 /// # Errors
 /// Only the writer's errors.
 pub fn render(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
-    out.write_all(to_markdown(plan).as_bytes())
+    render_with(plan, None, out)
+}
+
+/// [`render`], linking manifest locations under `source_url_base` (see
+/// [`super::Options::source_url_base`]).
+///
+/// # Errors
+/// Only the writer's errors.
+pub fn render_with(
+    plan: &Plan,
+    source_url_base: Option<&str>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    out.write_all(to_markdown_with(plan, source_url_base).as_bytes())
 }
 
 /// The pull-request comment for `plan` as a string of at most [`MAX_MARKDOWN_CHARS`].
 #[must_use]
 pub fn to_markdown(plan: &Plan) -> String {
-    build(plan, MAX_MARKDOWN_CHARS)
+    to_markdown_with(plan, None)
 }
 
-fn build(plan: &Plan, limit: usize) -> String {
+/// [`to_markdown`], linking manifest locations under `source_url_base`.
+#[must_use]
+pub fn to_markdown_with(plan: &Plan, source_url_base: Option<&str>) -> String {
+    let links = Links {
+        base: source_url_base,
+    };
+    build(plan, MAX_MARKDOWN_CHARS, links)
+}
+
+/// Where manifest locations link to, if anywhere.
+#[derive(Clone, Copy, Default)]
+struct Links<'a> {
+    base: Option<&'a str>,
+}
+
+impl Links<'_> {
+    /// `at` as `label`: a link when there is a base and `at` is relative to it, else a code
+    /// span.
+    fn at(self, at: &Location, label: &str) -> String {
+        let label = clip(label, MAX_CELL);
+        match self.base.and_then(|base| source_url(base, at)) {
+            Some(url) => format!("[{}]({url})", escape(&label)),
+            None => code(&label),
+        }
+    }
+}
+
+fn build(plan: &Plan, limit: usize, links: Links<'_>) -> String {
     let head = head(plan);
     let foot = footer(plan);
     let errors: Vec<&Diagnostic> = by_severity(&plan.diagnostics)
@@ -59,9 +112,9 @@ fn build(plan: &Plan, limit: usize) -> String {
         .into_iter()
         .filter(|d| d.severity != Severity::Error)
         .collect();
-    let errors = error_section(&errors);
-    let others = other_section(&others, &plan.diagnostics);
-    let changes = change_section(plan);
+    let errors = error_section(&errors, links);
+    let others = other_section(&others, &plan.diagnostics, links);
+    let changes = change_section(plan, links);
     let slots = slot_section(&plan.key_slots);
 
     let full = [&errors, &others, &changes, &slots]
@@ -201,6 +254,7 @@ fn head(plan: &Plan) -> String {
         ("✅", plural(changes, "change", "changes"))
     };
     let mut h = String::new();
+    let _ = writeln!(h, "{PLAN_MARKER}");
     let _ = writeln!(
         h,
         "### {icon} ociam plan for tenancy {}: {status}\n",
@@ -241,10 +295,10 @@ fn authority(c: &Change) -> String {
     }
 }
 
-fn subject_cell(d: &Diagnostic) -> String {
+fn subject_cell(d: &Diagnostic, links: Links<'_>) -> String {
     let mut s = code(&clip(&d.subject, MAX_CELL));
     if let Some(at) = &d.location {
-        let _ = write!(s, "<br>at {}", code(&clip(&at.to_string(), MAX_CELL)));
+        let _ = write!(s, "<br>at {}", links.at(at, &at.to_string()));
     }
     s
 }
@@ -253,7 +307,7 @@ fn step_cell(step: Option<u32>) -> String {
     step.map_or_else(|| "—".to_owned(), |s| s.to_string())
 }
 
-fn error_section(errors: &[&Diagnostic]) -> Section {
+fn error_section(errors: &[&Diagnostic], links: Links<'_>) -> Section {
     if errors.is_empty() {
         return Section::empty();
     }
@@ -269,7 +323,7 @@ fn error_section(errors: &[&Diagnostic]) -> Section {
                     "| {} | {} | {} | {} | {} |\n",
                     code(d.rule.id()),
                     step_cell(d.step),
-                    subject_cell(d),
+                    subject_cell(d, links),
                     escape(&clip(&d.message, MAX_CELL)),
                     escape(&clip(&d.help, MAX_CELL)),
                 )
@@ -280,7 +334,7 @@ fn error_section(errors: &[&Diagnostic]) -> Section {
     }
 }
 
-fn other_section(others: &[&Diagnostic], all: &[Diagnostic]) -> Section {
+fn other_section(others: &[&Diagnostic], all: &[Diagnostic], links: Links<'_>) -> Section {
     if others.is_empty() {
         return Section::empty();
     }
@@ -313,7 +367,7 @@ fn other_section(others: &[&Diagnostic], all: &[Diagnostic]) -> Section {
                     },
                     code(d.rule.id()),
                     step_cell(d.step),
-                    subject_cell(d),
+                    subject_cell(d, links),
                     escape(&clip(&d.message, MAX_CELL)),
                     escape(&clip(&d.help, MAX_CELL)),
                 )
@@ -324,7 +378,7 @@ fn other_section(others: &[&Diagnostic], all: &[Diagnostic]) -> Section {
     }
 }
 
-fn change_section(plan: &Plan) -> Section {
+fn change_section(plan: &Plan, links: Links<'_>) -> Section {
     if plan.changes.is_empty() {
         return Section::empty();
     }
@@ -345,14 +399,17 @@ fn change_section(plan: &Plan) -> Section {
         rows: plan
             .changes
             .iter()
-            .map(|c| change_row(plan, c, at_step.get(&c.seq).map_or(&[][..], Vec::as_slice)))
+            .map(|c| {
+                let diags = at_step.get(&c.seq).map_or(&[][..], Vec::as_slice);
+                change_row(plan, c, diags, links)
+            })
             .collect(),
         suffix: "\n</details>\n\n".to_owned(),
         noun: "changes",
     }
 }
 
-fn change_row(plan: &Plan, c: &Change, diags: &[&Diagnostic]) -> String {
+fn change_row(plan: &Plan, c: &Change, diags: &[&Diagnostic], links: Links<'_>) -> String {
     let symbol = match c.action.kind() {
         Kind::Create => "`+`",
         Kind::Update => "`~`",
@@ -366,7 +423,14 @@ fn change_row(plan: &Plan, c: &Change, diags: &[&Diagnostic]) -> String {
     let mut details: Vec<String> = field_views(c)
         .into_iter()
         .map(|f| match (f.before, f.after) {
-            (Some(b), Some(a)) => format!("{}: {} → {}", f.name, value(b), value(a)),
+            (Some(b), Some(a)) => match (b, a) {
+                (Val::Text(b), Val::Text(a)) => word_diff(b, a).map(|w| marked(&w)),
+                _ => None,
+            }
+            .map_or_else(
+                || format!("{}: {} → {}", f.name, value(b), value(a)),
+                |words| format!("{} (word diff): {words}", f.name),
+            ),
             (Some(v), None) | (None, Some(v)) => format!("{}: {}", f.name, value(v)),
             (None, None) => f.name.to_owned(),
         })
@@ -399,15 +463,78 @@ fn change_row(plan: &Plan, c: &Change, diags: &[&Diagnostic]) -> String {
         };
         details.push(format!("{icon} {} {}", d.severity, code(d.rule.id())));
     }
+    let mut subject = code(&clip(&c.subject(), MAX_CELL));
+    if let Some(at) = &c.source {
+        let _ = write!(subject, "<br>at {}", links.at(at, &line_ref(at)));
+    }
     format!(
-        "| {} | {symbol} | {} | {} | {} | {slots} | {} | {} |\n",
+        "| {} | {symbol} | {} | {subject} | {} | {slots} | {} | {} |\n",
         c.seq,
         c.action.as_str(),
-        code(&clip(&c.subject(), MAX_CELL)),
         authority(c),
         escape(&clip(&c.reason, MAX_CELL)),
         details.join("<br>"),
     )
+}
+
+/// A word diff as one quoted value: `"kept ~~removed~~ **added** kept"`. Whitespace at the
+/// ends of a change stays outside its markers (GitHub does not close `~~` or `**` after a
+/// space); a removed run of only whitespace is not shown; a space separates a removal from
+/// the addition that replaces it.
+fn marked(words: &[Words]) -> String {
+    let mut out = String::from('"');
+    for (i, w) in words.iter().enumerate() {
+        if matches!(w, Words::Added(_))
+            && matches!(words.get(i.wrapping_sub(1)), Some(Words::Removed(t)) if !t.trim().is_empty())
+            && !out.ends_with(char::is_whitespace)
+        {
+            out.push(' ');
+        }
+        let (text, mark) = match w {
+            Words::Kept(t) => {
+                out.push_str(&escape(&elide(t, i == 0, i + 1 == words.len())));
+                continue;
+            }
+            Words::Removed(t) => (t, "~~"),
+            Words::Added(t) => (t, "**"),
+        };
+        let core = text.trim();
+        let lead = &text[..text.len() - text.trim_start().len()];
+        let trail = &text[text.trim_end().len()..];
+        if core.is_empty() {
+            if mark == "**" {
+                out.push_str(&escape(text));
+            }
+            continue;
+        }
+        let _ = write!(
+            out,
+            "{}{mark}{}{mark}{}",
+            escape(lead),
+            escape(&clip(core, MAX_VALUE)),
+            escape(trail)
+        );
+    }
+    out.push('"');
+    out
+}
+
+/// An unchanged stretch of a word diff, without its middle (or its far end, at the start or
+/// end of the value) when longer than [`MAX_KEPT`].
+fn elide(t: &str, first: bool, last: bool) -> std::borrow::Cow<'_, str> {
+    let n = t.chars().count();
+    if n <= MAX_KEPT {
+        return t.into();
+    }
+    let keep = MAX_KEPT / 2;
+    let head: String = t.chars().take(keep).collect();
+    let tail: String = t.chars().skip(n - keep).collect();
+    match (first, last) {
+        (true, true) => t.into(),
+        (true, false) => format!("…{tail}").into(),
+        (false, true) => format!("{head}…").into(),
+        (false, false) => format!("{head} … {tail}").into(),
+    }
 }
 
 fn value(v: Val<'_>) -> String {
@@ -579,7 +706,9 @@ mod tests {
             .unwrap();
         let first_details = md.find("<details>").unwrap();
         assert!(summary < errors && errors < first_details);
-        assert!(md.starts_with("### ❌ ociam plan for tenancy `…5r4e2q`: rejected by 5 errors"));
+        assert!(md.starts_with(
+            "<!-- ociam:plan -->\n### ❌ ociam plan for tenancy `…5r4e2q`: rejected by 5 errors"
+        ));
         assert!(
             md.contains("| `max-api-keys` | 3 | `user.ci-runner`<br>at `iam/manifest.yaml:12:9` |")
         );
@@ -677,7 +806,7 @@ mod tests {
     fn sections_respect_tiny_budgets() {
         let plan = samples::sample_rejected_plan();
         for limit in [0, 10, 500, 1_000, 2_000, 3_000] {
-            let md = build(&plan, limit);
+            let md = build(&plan, limit, Links::default());
             let head = head(&plan).len() + footer(&plan).len();
             assert!(
                 md.len() <= limit.max(head),
@@ -685,6 +814,78 @@ mod tests {
                 md.len()
             );
         }
+    }
+
+    #[test]
+    fn a_change_says_where_in_the_manifest_and_links_there_under_a_base() {
+        let plan = samples::sample_plan();
+        let md = to_markdown(&plan);
+        assert!(
+            md.contains("| `user.alice`<br>at `iam/manifest.yaml:14` |"),
+            "{md}"
+        );
+        let linked = to_markdown_with(&plan, Some("https://github.com/acme/iam/blob/0123abc"));
+        assert_tables_are_intact(&linked);
+        assert!(
+            linked.contains(
+                "| `user.alice`<br>at [iam/manifest.yaml:14](https://github.com/acme/iam/blob/0123abc/iam/manifest.yaml#L14) |"
+            ),
+            "{linked}"
+        );
+        // A finding's location links too, still naming its column.
+        assert!(
+            linked.contains(
+                "at [iam/manifest.yaml:31:11](https://github.com/acme/iam/blob/0123abc/iam/manifest.yaml#L31)"
+            ),
+            "{linked}"
+        );
+        // The pruned group has no entry to point at.
+        let pruned = linked
+            .lines()
+            .find(|l| l.contains("`group.legacy-admins`"))
+            .unwrap();
+        assert!(!pruned.contains("<br>at "), "{pruned}");
+        // A base that could break the comment links nothing.
+        let unsafe_base = to_markdown_with(&plan, Some("https://x.example/a)b"));
+        assert!(!unsafe_base.contains("](https://"), "{unsafe_base}");
+    }
+
+    #[test]
+    fn a_long_or_multi_line_text_change_is_a_word_diff() {
+        let md = to_markdown(&samples::word_diff_plan());
+        assert_tables_are_intact(&md);
+        assert!(
+            md.contains(
+                "description (word diff): \"Platform engineering owns the build runners ~~and~~ **,** the artifact registry **and the deploy pipeline**\""
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("description (word diff): \"Carol<br>SRE, ~~on call~~ **payments**\""),
+            "{md}"
+        );
+        assert!(
+            md.contains("email: \"carol@old.example\" → \"carol@example.com\""),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn a_word_diff_keeps_only_the_ends_of_a_long_unchanged_stretch() {
+        let kept = "k".repeat(MAX_KEPT + 20);
+        let words = [
+            Words::Kept(kept.clone()),
+            Words::Removed("old".into()),
+            Words::Added("new".into()),
+            Words::Kept(format!(" {kept} ")),
+            Words::Added("end".into()),
+        ];
+        let half = "k".repeat(MAX_KEPT / 2);
+        let inner = "k".repeat(MAX_KEPT / 2 - 1);
+        assert_eq!(
+            marked(&words),
+            format!("\"…{half}~~old~~ **new** {inner} … {inner} **end**\"")
+        );
     }
 
     #[test]

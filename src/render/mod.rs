@@ -5,9 +5,23 @@
 //! [`annotate`] writes the findings of a plan, a manifest or a drift report as the documents
 //! review tools read (GitHub workflow commands, SARIF, GitLab code quality).
 //!
-//! This module owns [`Format`], the [`render`] entry point, and the small helpers the views
-//! share: which fields of a change to show, how to neutralise control characters in text that
-//! came from the manifest or the tenancy, and the short forms of OCIDs.
+//! This module owns [`Format`], the [`render`] entry point (and [`render_with`] for the
+//! [`Options`] beyond colour), and the small helpers the views share: which fields of a change
+//! to show, how to neutralise control characters in text that came from the manifest or the
+//! tenancy, the short forms of OCIDs, manifest lines and their links, and word diffs.
+//!
+//! **Sources.** A change or finding that derives from a manifest entry carries its location;
+//! the views show it as `file:line` (text: a `source:` line under the change; Markdown: `at`
+//! under the subject, a link `BASE/file#Lline` when [`Options::source_url_base`] is given).
+//!
+//! **Word diffs.** A changed text field (description, email) whose before or after is long
+//! (over [`WORD_DIFF_MIN_CHARS`] characters) or spans lines, and that shares words with the
+//! other side, is shown as one value with the changed words marked instead of both values
+//! (the field labelled `description (word diff)`):
+//! text writes `"kept [-removed-]{+added+} kept"` (git's `--word-diff=plain` markers, red and
+//! green when coloured), Markdown writes `"kept ~~removed~~ **added** kept"`. Short
+//! single-line values, and two values with no word in common (where a diff would only be both
+//! values again), keep `before → after`.
 //!
 //! Pure: writes only to the given writer. No files, environment, clock or terminal detection:
 //! whether to colour is the caller's decision (TTY and `NO_COLOR` are the shell's business).
@@ -17,6 +31,7 @@ use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 use std::str::FromStr;
 
+use crate::model::Location;
 use crate::plan::Plan;
 use crate::plan::{Attributes, Change};
 use crate::rules::{Diagnostic, Severity};
@@ -86,10 +101,203 @@ impl FromStr for Format {
 /// # Errors
 /// Only the writer's errors.
 pub fn render(plan: &Plan, format: Format, color: bool, out: &mut dyn Write) -> io::Result<()> {
+    let options = Options {
+        color,
+        ..Options::default()
+    };
+    render_with(plan, format, &options, out)
+}
+
+/// How to render, beyond the format.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// ANSI colours ([`Format::Text`] only); the caller decides (TTY, `NO_COLOR`, `--color`).
+    pub color: bool,
+    /// `--source-url-base`: the `http(s)` URL of the directory the manifest's file names are
+    /// relative to (e.g. a pull request's blob URL). Markdown then links each manifest
+    /// location to `BASE/file#Lline`. See [`check_source_url_base`].
+    pub source_url_base: Option<String>,
+}
+
+/// Renders `plan` as `format` to `out` with `options`.
+///
+/// # Errors
+/// Only the writer's errors.
+pub fn render_with(
+    plan: &Plan,
+    format: Format,
+    options: &Options,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     match format {
-        Format::Text => text::render(plan, color, out),
+        Format::Text => text::render(plan, options.color, out),
         Format::Json => json::render(plan, out),
-        Format::Markdown => markdown::render(plan, out),
+        Format::Markdown => markdown::render_with(plan, options.source_url_base.as_deref(), out),
+    }
+}
+
+/// Whether `base` can prefix links in a comment: an `http://` or `https://` URL without
+/// whitespace, quotes, brackets, parentheses, `|`, backticks or control characters (anything
+/// that could end a Markdown link or table cell).
+///
+/// # Errors
+/// Why it cannot, in one sentence.
+pub fn check_source_url_base(base: &str) -> Result<(), String> {
+    let lower = base.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    if rest.is_none_or(str::is_empty) {
+        return Err(format!(
+            "{:?} is not an http(s) URL (e.g. https://github.com/OWNER/REPO/blob/COMMIT)",
+            clip(base, 80)
+        ));
+    }
+    if let Some(c) = base
+        .chars()
+        .find(|c| c.is_whitespace() || is_unsafe(*c) || "\"'<>()[]{}|`\\".contains(*c))
+    {
+        return Err(format!(
+            "{:?} holds {c:?}, which cannot stand in a Markdown link (percent-encode it)",
+            clip(base, 80)
+        ));
+    }
+    Ok(())
+}
+
+/// A manifest location as the views name it: `file:line`.
+pub(crate) fn line_ref(at: &Location) -> String {
+    format!("{}:{}", at.file, at.line)
+}
+
+/// The link to `at` under `base` (`BASE/file#Lline`): `None` when `base` fails
+/// [`check_source_url_base`] or the file name is absolute (not relative to any base). A
+/// leading `./` is dropped and every byte of the file name outside `A-Z a-z 0-9 - . _ ~ /`
+/// is percent-encoded.
+pub(crate) fn source_url(base: &str, at: &Location) -> Option<String> {
+    check_source_url_base(base).ok()?;
+    let mut file = at.file.as_str();
+    while let Some(rest) = file.strip_prefix("./") {
+        file = rest;
+    }
+    let absolute =
+        file.starts_with(['/', '\\']) || file.as_bytes().get(1) == Some(&b':') || file.is_empty();
+    if absolute {
+        return None;
+    }
+    let mut url = base.trim_end_matches('/').to_owned();
+    url.push('/');
+    for b in file.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            url.push(char::from(b));
+        } else {
+            let _ = write!(url, "%{b:02X}");
+        }
+    }
+    let _ = write!(url, "#L{}", at.line);
+    Some(url)
+}
+
+/// The longest before or after (in characters) that is still shown whole, `before → after`.
+pub const WORD_DIFF_MIN_CHARS: usize = 60;
+
+/// One run of a word diff.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Words {
+    /// On both sides.
+    Kept(String),
+    /// Only before.
+    Removed(String),
+    /// Only after.
+    Added(String),
+}
+
+/// The word diff of a changed text field, when one reads better than both values (see the
+/// module header): runs in order, each removal before the addition that replaces it, and a
+/// lone space between two changes folded into both. `None` for short single-line values and
+/// for values with no word in common.
+pub(crate) fn word_diff(before: &str, after: &str) -> Option<Vec<Words>> {
+    let long = |s: &str| s.chars().count() > WORD_DIFF_MIN_CHARS || s.contains('\n');
+    if !(long(before) || long(after)) {
+        return None;
+    }
+    let (old, new) = (tokens(before), tokens(after));
+    let diff = similar::TextDiff::from_slices(&old, &new);
+    // Consecutive tokens of one tag, joined.
+    let mut runs: Vec<(similar::ChangeTag, String)> = Vec::new();
+    for change in diff.iter_all_changes() {
+        match runs.last_mut() {
+            Some((tag, text)) if *tag == change.tag() => text.push_str(change.value()),
+            _ => runs.push((change.tag(), change.value().to_owned())),
+        }
+    }
+    let shares_words = runs.iter().any(|(tag, text)| {
+        *tag == similar::ChangeTag::Equal && text.chars().any(|c| !c.is_whitespace())
+    });
+    if !shares_words {
+        return None;
+    }
+    let mut out = Vec::new();
+    let (mut removed, mut added) = (String::new(), String::new());
+    for (i, (tag, text)) in runs.iter().enumerate() {
+        match tag {
+            similar::ChangeTag::Delete => removed.push_str(text),
+            similar::ChangeTag::Insert => added.push_str(text),
+            similar::ChangeTag::Equal => {
+                let between_changes = (removed.len() + added.len()) > 0
+                    && i + 1 < runs.len()
+                    && text.chars().all(char::is_whitespace);
+                if between_changes {
+                    removed.push_str(text);
+                    added.push_str(text);
+                    continue;
+                }
+                flush(&mut out, &mut removed, &mut added);
+                out.push(Words::Kept(text.clone()));
+            }
+        }
+    }
+    flush(&mut out, &mut removed, &mut added);
+    Some(out)
+}
+
+/// `s` cut into words (runs of letters and digits), runs of whitespace and single other
+/// characters, so `runners,` is the word `runners` and a comma.
+fn tokens(s: &str) -> Vec<&str> {
+    #[derive(PartialEq)]
+    enum Class {
+        Word,
+        Space,
+        Other,
+    }
+    let class = |c: char| {
+        if c.is_alphanumeric() {
+            Class::Word
+        } else if c.is_whitespace() {
+            Class::Space
+        } else {
+            Class::Other
+        }
+    };
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let joins = |next: char| class(c) != Class::Other && class(next) == class(c);
+        if !chars.peek().is_some_and(|&(_, next)| joins(next)) {
+            out.push(&s[start..i + c.len_utf8()]);
+            start = i + c.len_utf8();
+        }
+    }
+    out
+}
+
+fn flush(out: &mut Vec<Words>, removed: &mut String, added: &mut String) {
+    if !removed.is_empty() {
+        out.push(Words::Removed(std::mem::take(removed)));
+    }
+    if !added.is_empty() {
+        out.push(Words::Added(std::mem::take(added)));
     }
 }
 
@@ -525,7 +733,7 @@ pub(crate) mod samples {
             ..Attributes::default()
         });
 
-        let changes = vec![
+        let mut changes = vec![
             create_devs,
             create_alice,
             update_bob,
@@ -540,6 +748,25 @@ pub(crate) mod samples {
             delete_user,
             delete_group,
         ];
+        // Where each comes from in the sample manifest (its entry, key item, `groups:` item or
+        // tombstone); the pruned group has none.
+        let sources = [
+            (4, 5),
+            (14, 5),
+            (20, 5),
+            (7, 5),
+            (26, 5),
+            (16, 15),
+            (29, 5),
+            (32, 9),
+            (38, 9),
+            (14, 5),
+            (35, 5),
+            (44, 5),
+        ];
+        for (c, (line, column)) in changes.iter_mut().zip(sources) {
+            c.source = Some(loc(line, column));
+        }
         let diagnostics = vec![
             Diagnostic::new(
                 Rule::KeyAge,
@@ -729,6 +956,48 @@ pub(crate) mod samples {
         plan(deploy_bot(), vec![c], vec![d])
     }
 
+    /// Text fields that change: a long description (a word diff), a multi-line one (a word
+    /// diff), short values (`before → after`) and a long one with no word in common.
+    pub fn word_diff_plan() -> Plan {
+        let mut platform = group(Action::UpdateGroup, "platform", "description differs");
+        platform.before = Some(Attributes {
+            description: Some(
+                "Platform engineering owns the build runners and the artifact registry".into(),
+            ),
+            ..Attributes::default()
+        });
+        platform.after = Some(Attributes {
+            description: Some(
+                "Platform engineering owns the build runners, the artifact registry and the \
+                 deploy pipeline"
+                    .into(),
+            ),
+            ..Attributes::default()
+        });
+        platform.source = Some(loc(8, 5));
+        let mut carol = user(Action::UpdateUser, "carol", "fields differ");
+        carol.before = Some(Attributes {
+            description: Some("Carol\nSRE, on call".into()),
+            email: Some("carol@old.example".into()),
+            ..Attributes::default()
+        });
+        carol.after = Some(Attributes {
+            description: Some("Carol\nSRE, payments".into()),
+            email: Some("carol@example.com".into()),
+            ..Attributes::default()
+        });
+        let mut ops = group(Action::UpdateGroup, "ops", "description differs");
+        ops.before = Some(Attributes {
+            description: Some("x".repeat(70)),
+            ..Attributes::default()
+        });
+        ops.after = Some(Attributes {
+            description: Some("y".repeat(70)),
+            ..Attributes::default()
+        });
+        plan(deploy_bot(), vec![platform, carol, ops], Vec::new())
+    }
+
     /// A plan of `n` changes (user creations with membership additions) plus two errors.
     pub fn large_plan(n: usize) -> Plan {
         let changes = (0..n)
@@ -788,7 +1057,7 @@ mod tests {
             match f {
                 Format::Text => assert!(s.contains("Plan: 5 to create, 4 to update, 4 to delete.")),
                 Format::Json => assert!(s.starts_with("{\n  \"format_version\": 1,")),
-                Format::Markdown => assert!(s.starts_with("### ")),
+                Format::Markdown => assert!(s.starts_with("<!-- ociam:plan -->\n### ")),
             }
         }
     }
@@ -813,6 +1082,105 @@ mod tests {
     fn short_ocid_keeps_the_last_six_characters() {
         assert_eq!(short_ocid(samples::TENANCY), "…5r4e2q");
         assert_eq!(short_ocid("short"), "short");
+    }
+
+    fn words(runs: &[(&str, &str)]) -> Vec<Words> {
+        runs.iter()
+            .map(|(tag, t)| match *tag {
+                "=" => Words::Kept((*t).to_owned()),
+                "-" => Words::Removed((*t).to_owned()),
+                _ => Words::Added((*t).to_owned()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn word_diff_marks_changed_words_of_long_or_multi_line_values_only() {
+        assert_eq!(
+            word_diff("Bob", "Bob Builder"),
+            None,
+            "short: before → after"
+        );
+        let long = "a".repeat(WORD_DIFF_MIN_CHARS + 1);
+        assert_eq!(
+            word_diff(&long, "b"),
+            None,
+            "nothing in common: a diff would be both values again"
+        );
+        assert_eq!(
+            word_diff("Carol\nSRE, on call", "Carol\nSRE, payments"),
+            Some(words(&[
+                ("=", "Carol\nSRE, "),
+                ("-", "on call"),
+                ("+", "payments")
+            ]))
+        );
+        let before =
+            "Payments team: owns the checkout service and the card vault, on call weekdays";
+        let after = "Payments team: owns the checkout and refunds services and the card vault, on call weekdays";
+        assert_eq!(
+            word_diff(before, after),
+            Some(words(&[
+                ("=", "Payments team: owns the checkout "),
+                ("-", "service"),
+                ("+", "and refunds services"),
+                ("=", " and the card vault, on call weekdays"),
+            ]))
+        );
+    }
+
+    #[test]
+    fn tokens_are_words_spaces_and_single_marks() {
+        assert_eq!(
+            tokens("runners, the  été-2\nx"),
+            ["runners", ",", " ", "the", "  ", "été", "-", "2", "\n", "x"]
+        );
+        assert!(tokens("").is_empty());
+    }
+
+    #[test]
+    fn source_urls_join_the_base_and_the_relative_file() {
+        let at = samples::loc(14, 5);
+        let base = "https://github.com/acme/iam/blob/0123abc";
+        let want = "https://github.com/acme/iam/blob/0123abc/iam/manifest.yaml#L14";
+        assert_eq!(source_url(base, &at).as_deref(), Some(want));
+        assert_eq!(source_url(&format!("{base}/"), &at).as_deref(), Some(want));
+        let dotted = Location {
+            file: "./iam/my manifest(1).yaml".into(),
+            ..at.clone()
+        };
+        assert_eq!(
+            source_url(base, &dotted).as_deref(),
+            Some("https://github.com/acme/iam/blob/0123abc/iam/my%20manifest%281%29.yaml#L14")
+        );
+        let absolute = Location {
+            file: "/home/ci/iam/manifest.yaml".into(),
+            ..at.clone()
+        };
+        assert_eq!(source_url(base, &absolute), None);
+        assert_eq!(source_url("javascript:alert(1)", &at), None);
+        assert_eq!(line_ref(&at), "iam/manifest.yaml:14");
+    }
+
+    #[test]
+    fn a_source_url_base_must_be_a_plain_http_url() {
+        assert_eq!(
+            check_source_url_base("https://example.com/blob/abc"),
+            Ok(())
+        );
+        assert_eq!(check_source_url_base("HTTP://example.com"), Ok(()));
+        for bad in [
+            "",
+            "https://",
+            "ftp://example.com",
+            "javascript:alert(1)",
+            "https://example.com/a b",
+            "https://example.com/)[x](y",
+            "https://example.com/a|b",
+            "https://example.com/\u{1b}[31m",
+        ] {
+            assert!(check_source_url_base(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The terminal view of a plan: terraform-like, for a person reading it at 3 a.m.
 //!
-//! Layout: a header (tenancy, actor), every change in apply order with its reason, authority,
-//! changed fields and key slots, the API-key slots per user, the diagnostics compiler-style
-//! (errors first), and a one-line summary. A rejected plan still shows every change and every
-//! diagnostic and ends by saying it cannot be applied.
+//! Layout: a header (tenancy, actor), every change in apply order with its reason, the
+//! manifest line it derives from (`source: iam/manifest.yaml:14`), authority, changed fields
+//! and key slots, the API-key slots per user, the diagnostics compiler-style (errors first),
+//! and a one-line summary. A long or multi-line text field that changes is one quoted value
+//! with the changed words marked, `"kept [-removed-]{+added+}"` (see `render`'s header). A
+//! rejected plan still shows every change and every diagnostic and ends by saying it cannot be
+//! applied.
 //!
 //! Text that came from the manifest or the tenancy is passed through `render::sanitize`, so it
 //! can never emit escape sequences; with `color == false` the output has no ANSI codes at all.
@@ -18,8 +21,8 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 
 use super::{
-    Delivery, Val, actor_authority, by_severity, delivery, field_views, granting_policies,
-    is_signing_key, sanitize,
+    Delivery, Val, Words, actor_authority, by_severity, delivery, field_views, granting_policies,
+    is_signing_key, line_ref, sanitize, word_diff,
 };
 use crate::model::MAX_API_KEYS;
 use crate::plan::{Authority, Change, Kind, Plan};
@@ -192,6 +195,9 @@ fn change(
     if !c.reason.is_empty() {
         writeln!(out, "{pad}reason: {}", sanitize(&c.reason))?;
     }
+    if let Some(at) = &c.source {
+        writeln!(out, "{pad}source: {}", sanitize(&line_ref(at)))?;
+    }
     match c.authority {
         Authority::None => writeln!(out, "{pad}by: {}", p.paint(ERROR, "none (not authorized)"))?,
         Authority::Policy => writeln!(
@@ -203,6 +209,12 @@ fn change(
         a => writeln!(out, "{pad}by: {a}")?,
     }
     for f in field_views(c) {
+        if let (Some(Val::Text(b)), Some(Val::Text(a))) = (f.before, f.after)
+            && let Some(words) = word_diff(b, a)
+        {
+            writeln!(out, "{pad}{} (word diff): {}", f.name, marked(&words, p))?;
+            continue;
+        }
         write!(out, "{pad}{}: ", f.name)?;
         match (f.before, f.after) {
             (Some(b), Some(a)) => writeln!(out, "{} → {}", value(b), value(a))?,
@@ -275,10 +287,35 @@ fn value(v: Val<'_>) -> String {
     }
 }
 
+/// A word diff as one quoted value: `"kept [-removed-]{+added+} kept"`, the markers red and
+/// green when coloured.
+fn marked(words: &[Words], p: Palette) -> String {
+    let mut out = String::from('"');
+    for w in words {
+        match w {
+            Words::Kept(t) => out.push_str(&quote_body(t)),
+            Words::Removed(t) => {
+                let t = format!("[-{}-]", quote_body(t));
+                out.push_str(&p.paint(RED, t).to_string());
+            }
+            Words::Added(t) => {
+                let t = format!("{{+{}+}}", quote_body(t));
+                out.push_str(&p.paint(GREEN, t).to_string());
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// `s` in double quotes, with quotes and backslashes escaped and control characters visible.
 fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
+    format!("\"{}\"", quote_body(s))
+}
+
+/// [`quote`] without the quotes.
+fn quote_body(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
     for part in s.split_inclusive(['"', '\\']) {
         let (body, last) = match part.strip_suffix(['"', '\\']) {
             Some(body) => (body, part.chars().last()),
@@ -290,7 +327,6 @@ fn quote(s: &str) -> String {
             out.push(c);
         }
     }
-    out.push('"');
     out
 }
 
@@ -483,6 +519,60 @@ mod tests {
         for seq in 1..=5 {
             assert!(out.contains(&format!("\n  {seq} ")), "step {seq} shown");
         }
+    }
+
+    #[test]
+    fn each_change_names_its_manifest_line_and_a_pruned_one_none() {
+        let out = text(&samples::sample_plan(), false);
+        // The lines of the change whose header line ends with `header`.
+        let block = |header: &str| -> Vec<&str> {
+            out.lines()
+                .skip_while(|l| !l.ends_with(header))
+                .skip(1)
+                .take_while(|l| l.starts_with("       "))
+                .collect()
+        };
+        let alice = block("create_user            user.alice");
+        assert_eq!(
+            alice[..2],
+            [
+                "       reason: in manifest, not live",
+                "       source: iam/manifest.yaml:14"
+            ]
+        );
+        let pruned = block("delete_group           group.legacy-admins");
+        assert!(!pruned.is_empty());
+        assert!(pruned.iter().all(|l| !l.contains("source:")), "{pruned:?}");
+    }
+
+    #[test]
+    fn a_long_or_multi_line_text_change_is_a_word_diff() {
+        let out = text(&samples::word_diff_plan(), false);
+        assert!(
+            out.contains(
+                "  description (word diff): \"Platform engineering owns the build runners[- and-]{+,+} the artifact registry{+ and the deploy pipeline+}\"\n"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("  description (word diff): \"Carol\\nSRE, [-on call-]{+payments+}\"\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("  email: \"carol@old.example\" → \"carol@example.com\"\n"),
+            "short values keep before → after: {out}"
+        );
+        let x = "x".repeat(70);
+        let y = "y".repeat(70);
+        assert!(
+            out.contains(&format!("  description: \"{x}\" → \"{y}\"\n")),
+            "nothing in common: {out}"
+        );
+        let coloured = text(&samples::word_diff_plan(), true);
+        assert!(
+            coloured.contains("\u{1b}[31m[-on call-]\u{1b}[0m\u{1b}[32m{+payments+}\u{1b}[0m"),
+            "{coloured}"
+        );
     }
 
     #[test]

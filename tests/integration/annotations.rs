@@ -206,8 +206,8 @@ fn four_keys_for_one_user_are_annotated_on_the_users_line() {
         out.transcript()
     );
     // One annotation per diagnostic: the error above and the `unmanaged` notes (no location).
-    // TODO(issue 10 item 1, `Change.source` and located step diagnostics): step findings such
-    // as `not-authorized` and `lockout` carry no location yet, so they print without `file=`.
+    // Step findings (`not-authorized`, `lockout`) are located too: see
+    // `not_authorized_and_lockout_steps_are_annotated_on_their_entries`.
     let plan_json: Value =
         serde_json::from_str(&fs::read_to_string(dir.path().join("plan.json")).unwrap()).unwrap();
     assert_eq!(plan_json["format_version"], 1);
@@ -302,9 +302,9 @@ fn drift_items_are_annotated_as_warnings() {
     assert_eq!(out.code, 2, "{}", out.transcript());
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("::warning title=drift-missing::user.carol: create_user: ")),
+        lines.iter().any(|l| l.starts_with(
+            "::warning file=m.yaml,line=5,col=11,title=drift-missing::user.carol: create_user: "
+        )),
         "{}",
         out.transcript()
     );
@@ -326,10 +326,10 @@ fn drift_items_are_annotated_as_warnings() {
         sarif_locations(&log, "drift-changed").contains(&("m.yaml".to_owned(), 4, Some(11))),
         "{log:#}"
     );
-    // Without a location: line 1 of the manifest.
+    // A missing user points at its manifest entry.
     assert_eq!(
         sarif_locations(&log, "drift-missing")[0],
-        ("m.yaml".to_owned(), 1, None)
+        ("m.yaml".to_owned(), 5, Some(11))
     );
 
     let out = run("gitlab");
@@ -343,4 +343,65 @@ fn drift_items_are_annotated_as_warnings() {
             .all(|i| i["severity"] == "minor" || i["severity"] == "info"),
         "{report:#}"
     );
+}
+
+/// The plan case `name` (`tests/fixtures/plan/NAME`) as `format`, with its actor arguments.
+fn plan_case(name: &str, format: &str) -> Outcome {
+    let dir = root().join("tests/fixtures/plan").join(name);
+    let mut args = vec![
+        "plan",
+        "manifest.yaml",
+        "--live",
+        "live.json",
+        "--format",
+        format,
+    ];
+    let extra = crate::util::extra_args(&dir);
+    args.extend(extra.iter().map(String::as_str));
+    run_in(&dir, &args)
+}
+
+/// Step findings land on the manifest line of the step's entry: a not-authorized upload on
+/// its key item, a not-authorized deletion of an unlisted key and a lockout on the user's
+/// entry. The SARIF output validates and carries the same locations.
+#[test]
+fn not_authorized_and_lockout_steps_are_annotated_on_their_entries() {
+    for (case, expected) in [
+        (
+            "manage-groups-only",
+            vec![
+                ("not-authorized", 6, 15, "olga may not upload_api_key: "),
+                ("not-authorized", 4, 11, "olga may not delete_api_key: "),
+            ],
+        ),
+        (
+            "lockout-signing-key",
+            vec![("lockout", 4, 11, "step deletes the key deploy-bot signs")],
+        ),
+    ] {
+        let out = plan_case(case, "github");
+        assert_eq!(out.code, 3, "{case}: {}", out.transcript());
+        for (rule, line, col, message) in &expected {
+            let prefix =
+                format!("::error file=manifest.yaml,line={line},col={col},title={rule}::{message}");
+            assert!(
+                out.stdout.lines().any(|l| l.starts_with(&prefix)),
+                "{case}: no `{prefix}`\n{}",
+                out.transcript()
+            );
+        }
+        let out = plan_case(case, "sarif");
+        assert_eq!(out.code, 3, "{case}: {}", out.transcript());
+        let log = valid_sarif(&out);
+        for (rule, line, col, _) in &expected {
+            assert!(
+                sarif_locations(&log, rule).contains(&(
+                    "manifest.yaml".to_owned(),
+                    *line,
+                    Some(*col)
+                )),
+                "{case}: {rule} at {line}:{col}\n{log:#}"
+            );
+        }
+    }
 }

@@ -134,3 +134,137 @@ fn a_permission_list_with_apikey_add_but_not_apikey_remove_uploads_and_does_not_
         "nothing grants USER_APIKEY_REMOVE for this request",
     );
 }
+
+/// The line of a JSON `source` or `location`, if any.
+fn line(at: &serde_json::Value) -> Option<u64> {
+    at["line"].as_u64()
+}
+
+/// The change of `plan` doing `action` on `subject`-like fields (user, group, fingerprint).
+fn change<'a>(
+    plan: &'a serde_json::Value,
+    action: &str,
+    user: Option<&str>,
+    group: Option<&str>,
+) -> &'a serde_json::Value {
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["action"] == action && c["user"].as_str() == user && c["group"].as_str() == group
+        })
+        .unwrap_or_else(|| panic!("no {action} {user:?} {group:?} in {plan:#}"))
+}
+
+/// The findings of `rule` in `plan`.
+fn findings<'a>(plan: &'a serde_json::Value, rule: &str) -> Vec<&'a serde_json::Value> {
+    plan["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["rule"] == rule)
+        .collect()
+}
+
+#[test]
+fn changes_and_findings_name_the_manifest_line_of_their_entry() {
+    let (code, plan) = plan_json("tests/fixtures/plan/source-locations");
+    assert_eq!(code, 3, "kim lists four keys: {plan:#}");
+    // A four-key user: the finding points at the user's entry, each upload at its key item.
+    let four = findings(&plan, "max-api-keys");
+    assert!(!four.is_empty());
+    for d in &four {
+        assert_eq!(d["location"]["file"], "manifest.yaml");
+        assert_eq!(line(&d["location"]), Some(16), "{d:#}");
+    }
+    let uploads: Vec<Option<u64>> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "upload_api_key")
+        .map(|c| line(&c["source"]))
+        .collect();
+    assert_eq!(uploads.len(), 4);
+    let mut sorted = uploads.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [Some(18), Some(19), Some(20), Some(21)]);
+    // Creations, an update, a membership and a tombstone.
+    let source = |action, user, group| line(&change(&plan, action, user, group)["source"]);
+    assert_eq!(source("create_group", None, Some("payments")), Some(6));
+    assert_eq!(source("update_group", None, Some("platform")), Some(8));
+    assert_eq!(source("create_user", Some("ana"), None), Some(13));
+    assert_eq!(
+        source("add_to_group", Some("ana"), Some("payments")),
+        Some(15)
+    );
+    assert_eq!(
+        source("delete_user", Some("old-contractor"), None),
+        Some(22)
+    );
+    // Pruning `leaver` derives from no entry: no `source` at all.
+    let pruned = change(&plan, "delete_user", Some("leaver"), None);
+    assert!(pruned.get("source").is_none(), "{pruned:#}");
+    let left = change(&plan, "remove_from_group", Some("leaver"), Some("platform"));
+    assert!(left.get("source").is_none(), "{left:#}");
+}
+
+#[test]
+fn a_not_authorized_step_and_a_lockout_name_the_manifest_line_of_their_entry() {
+    // The actor may upload neither bob's key item (line 6) nor delete the key bob's entry
+    // (line 4) no longer lists.
+    let (_, plan) = plan_json("tests/fixtures/plan/manage-groups-only");
+    let refused: Vec<(u64, Option<u64>)> = findings(&plan, "not-authorized")
+        .iter()
+        .map(|d| (d["step"].as_u64().unwrap(), line(&d["location"])))
+        .collect();
+    assert_eq!(refused, [(1, Some(6)), (2, Some(4))], "{plan:#}");
+    assert_eq!(change(&plan, "upload_api_key", Some("bob"), None)["seq"], 1);
+    // deploy-bot's entry (line 4) drops the key it signs with.
+    let (_, plan) = plan_json("tests/fixtures/plan/lockout-signing-key");
+    let lockout = findings(&plan, "lockout");
+    assert_eq!(lockout.len(), 1, "{plan:#}");
+    assert_eq!(line(&lockout[0]["location"]), Some(4));
+    let delete = change(&plan, "delete_api_key", Some("deploy-bot"), None);
+    assert_eq!(line(&delete["source"]), Some(4));
+}
+
+#[test]
+fn markdown_links_manifest_lines_under_the_source_url_base() {
+    let dir = root().join("tests/fixtures/plan/source-locations");
+    let mut args = vec![
+        "plan",
+        "manifest.yaml",
+        "--live",
+        "live.json",
+        "--format",
+        "markdown",
+        "--source-url-base",
+        "https://github.com/acme/iam/blob/0123abc/",
+    ];
+    let extra = crate::util::extra_args(&dir);
+    args.extend(extra.iter().map(String::as_str));
+    let out = crate::util::run_in(&dir, &args);
+    assert_eq!(out.code, 3, "{}", out.transcript());
+    assert!(
+        out.stdout.contains(
+            "`user.ana`<br>at [manifest.yaml:13](https://github.com/acme/iam/blob/0123abc/manifest.yaml#L13)"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("at [manifest.yaml:16:"),
+        "the four-key finding links too: {}",
+        out.stdout
+    );
+
+    args[7] = "javascript:alert(1)";
+    let bad = crate::util::run_in(&dir, &args);
+    assert_ne!(bad.code, 0);
+    assert!(
+        bad.stderr.contains("not an http(s) URL"),
+        "{}",
+        bad.transcript()
+    );
+}
