@@ -8,10 +8,9 @@ use std::io::{self, IsTerminal, Write};
 use anyhow::{Context, Result, bail};
 
 use super::args::{ApplyArgs, Clock, ReportFormat};
-use super::{
-    EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, emit_plan, files, load_manifest,
-    plan_manifest, progress_bar, read_live,
-};
+use super::output::{emit_plan, load_manifest, progress_bar};
+use super::source::read_live;
+use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, files, plan_manifest};
 use crate::apply;
 use crate::backend::live::{self, Live};
 use crate::journal::Journal;

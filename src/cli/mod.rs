@@ -1,8 +1,9 @@
 //! The command line: [`run`] parses the arguments ([`args`]), dispatches to one `cmd_*`
 //! function per subcommand (`apply` in [`apply`]) and maps outcomes to exit codes (0 success /
 //! no changes, 1 error, 2 changes or drift present, 3 rejected by rules). It is the only place
-//! that picks implementations (snapshot file, OCI profile or embedded emulator), reads the
-//! environment, the terminal and the clock, and writes `--out` files (through `durable`).
+//! that picks implementations (snapshot file, OCI profile or embedded emulator: [`source`]),
+//! reads the environment, the terminal and the clock, and prints ([`output`]); `--out` files
+//! are written through `files`.
 //!
 //! Glue only: decisions live where tests see them — planning, saved-plan checks and drift in
 //! the core (`plan`, `plan::saved`, `drift`, `render`), reading live state in `backend::live`,
@@ -10,30 +11,35 @@
 
 mod apply;
 mod args;
+mod output;
+mod source;
 
 use std::ffi::OsString;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{CommandFactory as _, Parser as _};
 
-use crate::backend::live::{self, Live};
-use crate::backend::{self, ProfileSpec};
+use crate::backend::live::Live;
 #[cfg(feature = "emulator")]
 use crate::emulator;
 use crate::files;
 use crate::keys;
-use crate::manifest::{self, ManifestErrors};
+use crate::manifest;
 use crate::plan::{self, Plan};
-use crate::render::{self, Format, annotate};
+use crate::render::{self, annotate};
 #[cfg(feature = "emulator")]
 use args::EmulatorArgs;
 use args::{
-    Allowances, Cli, Clock, ColorArg, Command, DriftArgs, DriftFormat, ImportArgs, LiveArgs,
-    PlanArgs, PlanOutput, SnapshotArgs, ValidateFormat,
+    Allowances, Cli, Clock, Command, DriftArgs, DriftFormat, ImportArgs, PlanArgs, PlanOutput,
+    SnapshotArgs, ValidateFormat,
 };
+use output::{
+    emit_annotations, emit_plan_linked, load_manifest, set_color, stderr_color, write_plan_json,
+};
+use source::read_live;
 
 /// Exit code: success, or no changes.
 pub const EXIT_OK: u8 = 0;
@@ -91,74 +97,6 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     }
 }
 
-/// Loads a manifest, printing its problems to stderr (and, with an annotation format, as
-/// that document on stdout); `Ok(None)` when it has any.
-fn load_manifest(
-    path: &Path,
-    annotations: Option<annotate::Format>,
-) -> Result<Option<manifest::Loaded>> {
-    match files::load_manifest(path)? {
-        Ok(loaded) => Ok(Some(loaded)),
-        Err(ManifestErrors(errors)) => {
-            if let Some(format) = annotations {
-                let findings = annotate::from_manifest_errors(&errors);
-                emit_annotations(&findings, format, path)?;
-            }
-            let mut err = io::stderr().lock();
-            for e in &errors {
-                writeln!(err, "error: {e}")?;
-                if let Some(snippet) = &e.snippet {
-                    writeln!(err, "{snippet}")?;
-                }
-                writeln!(err, "  help: {}", e.help)?;
-            }
-            writeln!(
-                err,
-                "ociam: {} problem(s) in {}; nothing was planned or changed",
-                errors.len(),
-                path.display()
-            )?;
-            Ok(None)
-        }
-    }
-}
-
-/// Sets how colour is chosen for the whole run (`--color`): anstream's global choice, which
-/// `auto` leaves to `NO_COLOR`, `CLICOLOR(_FORCE)` and whether the stream is a terminal.
-fn set_color(choice: ColorArg) {
-    let global = match choice {
-        ColorArg::Auto => anstream::ColorChoice::Auto,
-        ColorArg::Always => anstream::ColorChoice::Always,
-        ColorArg::Never => anstream::ColorChoice::Never,
-    };
-    global.write_global();
-}
-
-fn stdout_color() -> bool {
-    anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
-}
-
-fn stderr_color() -> bool {
-    anstream::AutoStream::choice(&io::stderr()) != anstream::ColorChoice::Never
-}
-
-/// Writes `findings` as `format` to stdout; `manifest` places those without a location.
-fn emit_annotations(
-    findings: &[annotate::Finding],
-    format: annotate::Format,
-    manifest: &Path,
-) -> Result<()> {
-    let mut stdout = io::stdout().lock();
-    annotate::render(
-        findings,
-        format,
-        &manifest.display().to_string(),
-        &mut stdout,
-    )?;
-    stdout.flush()?;
-    Ok(())
-}
-
 fn cmd_validate(path: &Path, format: ValidateFormat) -> Result<u8> {
     let annotations = format.annotations();
     let Some(loaded) = load_manifest(path, annotations)? else {
@@ -199,89 +137,6 @@ fn cmd_validate(path: &Path, format: ValidateFormat) -> Result<u8> {
         writeln!(io::stdout(), "{verdict}")?;
     }
     Ok(EXIT_OK)
-}
-
-/// A progress bar on stderr when it is a terminal; hidden (silent) otherwise, e.g. in CI.
-fn progress_bar(what: &'static str) -> indicatif::ProgressBar {
-    if !io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(0);
-    let style = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len}")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.set_message(what);
-    bar
-}
-
-/// The profile `args` name: `--profile`/`--config-file`/`--endpoint` and the environment, or
-/// the embedded emulator's (started here) with `--emulator`.
-fn profile_spec(args: &LiveArgs, clock: Clock) -> Result<ProfileSpec> {
-    #[cfg(feature = "emulator")]
-    if let Some(dir) = &args.emulator {
-        let embedded = emulator::embedded::start_once(dir, clock.offset_ms, live::runtime()?)?;
-        if embedded.started_now {
-            writeln!(
-                io::stderr(),
-                "ociam: using the embedded emulator at {} (data: {})",
-                embedded.url,
-                dir.display()
-            )?;
-        }
-        return Ok(ProfileSpec {
-            config_file: embedded.config_file,
-            profile: "DEFAULT".to_owned(),
-            endpoint: Some(embedded.url),
-            parallelism: args.parallelism,
-            passphrase_env: None,
-            home: std::env::var("HOME").ok(),
-        });
-    }
-    let _ = clock; // dates only the embedded emulator
-    let home = std::env::var("HOME").ok();
-    Ok(ProfileSpec {
-        config_file: args
-            .config_file
-            .clone()
-            .unwrap_or_else(|| backend::default_config_file(home.as_deref())),
-        profile: args.profile.clone().unwrap_or_else(|| "DEFAULT".to_owned()),
-        endpoint: args.endpoint.clone(),
-        parallelism: args.parallelism,
-        passphrase_env: std::env::var("OCI_CLI_PASSPHRASE").ok(),
-        home,
-    })
-}
-
-/// Reads the live state from the source `args` name: a snapshot file, the embedded emulator
-/// or a profile.
-fn read_live(args: &LiveArgs, clock: Clock) -> Result<Live> {
-    if let Some(path) = &args.live {
-        return live::from_snapshot_file(
-            path,
-            args.actor.as_deref(),
-            args.actor_fingerprint.as_deref(),
-        );
-    }
-    if args.actor.is_some() || args.actor_fingerprint.is_some() {
-        bail!(
-            "--actor and --actor-fingerprint go with --live; with a profile the actor is the profile's user"
-        );
-    }
-    let spec = profile_spec(args, clock)?;
-    let bar = progress_bar("reading the tenancy");
-    let read = live::read_tenancy(&spec, &|done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    });
-    bar.finish_and_clear();
-    let live = read?;
-    if let Some(actor) = &live.scope {
-        writeln!(
-            io::stderr(),
-            "ociam: {actor} may not read the whole tenancy (OCI answered 404 to its lists); it reads (and plans) only its own user and API keys"
-        )?;
-    }
-    Ok(live)
 }
 
 fn cmd_plan(args: &PlanArgs, clock: Clock) -> Result<u8> {
@@ -336,39 +191,6 @@ fn cmd_snapshot(args: &SnapshotArgs, clock: Clock) -> Result<u8> {
         None => io::stdout().write_all(&json)?,
     }
     Ok(EXIT_OK)
-}
-
-/// Writes the plan JSON to `out` (if any) and the chosen rendering to stdout.
-fn emit_plan(plan: &Plan, format: Format, out: Option<&Path>) -> Result<()> {
-    emit_plan_linked(plan, format, out, None)
-}
-
-/// [`emit_plan`], linking manifest lines under `source_url_base` (`--source-url-base`).
-fn emit_plan_linked(
-    plan: &Plan,
-    format: Format,
-    out: Option<&Path>,
-    source_url_base: Option<&str>,
-) -> Result<()> {
-    write_plan_json(plan, out)?;
-    let options = render::Options {
-        color: format == Format::Text && stdout_color(),
-        source_url_base: source_url_base.map(str::to_owned),
-    };
-    let mut stdout = io::stdout().lock();
-    render::render_with(plan, format, &options, &mut stdout)?;
-    stdout.flush()?;
-    Ok(())
-}
-
-/// Writes the plan JSON to `out`, if given (`plan --out`, for `ociam apply`).
-fn write_plan_json(plan: &Plan, out: Option<&Path>) -> Result<()> {
-    if let Some(path) = out {
-        let mut json = Vec::new();
-        render::render(plan, Format::Json, false, &mut json)?;
-        files::write_report(path, &json, "the plan")?;
-    }
-    Ok(())
 }
 
 fn cmd_fingerprint(path: &Path) -> Result<u8> {
