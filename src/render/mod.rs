@@ -3,7 +3,8 @@
 //! information the plan does not carry, and none drops a change or a diagnostic (except the
 //! Markdown comment, which must fit GitHub's comment size and says so when it cuts).
 //! [`annotate`] writes the findings of a plan, a manifest or a drift report as the documents
-//! review tools read (GitHub workflow commands, SARIF, GitLab code quality).
+//! review tools read (GitHub workflow commands, SARIF, GitLab code quality); [`drift`] writes
+//! the drift report as the body of the issue a nightly job keeps open.
 //!
 //! This module owns [`Format`], the [`render`] entry point (and [`render_with`] for the
 //! [`Options`] beyond colour), and the small helpers the views share: which fields of a change
