@@ -4,20 +4,24 @@ piling up: one sticky pull/merge-request comment per plan, and one issue that li
 long as drift does. Python 3 standard library only; used by the recipes in this directory.
 
   ociam_forge.py comment BODY.md
-      Updates the pull/merge-request comment that holds BODY's marker (its first line, an HTML
-      comment such as <!-- ociam:plan -->), or adds one. Other comments are never touched.
+      Updates the pull/merge-request comment that this job's identity wrote and that starts
+      with BODY's marker (its first line, an HTML comment such as <!-- ociam:plan -->), or adds
+      one. Other comments are never touched, including one somebody else wrote with the marker
+      (it could later be edited to show another plan).
 
   ociam_forge.py drift EXIT_CODE BODY.md
-      Acts on `ociam drift`'s exit code: 2 (drift) updates the open issue that holds BODY's
-      marker, or opens one; 0 (no drift) closes that issue with a note, if there is one; any
+      Acts on `ociam drift`'s exit code: 2 (drift) updates the open issue this job's identity
+      opened with BODY's marker, or opens one; 0 (no drift) closes that issue with a note, if there is one; any
       other code (an error) touches nothing and exits 1, so a broken run never closes an issue.
 
 The forge comes from the CI environment:
   GitHub Actions: GITHUB_API_URL, GITHUB_REPOSITORY, GITHUB_TOKEN, and for `comment` the pull
                   request number in OCIAM_PR (e.g. ${{ github.event.pull_request.number }}).
+                  The job's identity is github-actions[bot], or OCIAM_FORGE_AUTHOR when the
+                  token is another account's.
   GitLab CI:      CI_API_V4_URL, CI_PROJECT_ID, OCIAM_GITLAB_TOKEN (a project access token with
                   the api scope; CI_JOB_TOKEN may not write notes or issues), and for
-                  `comment` CI_MERGE_REQUEST_IID.
+                  `comment` CI_MERGE_REQUEST_IID. The job's identity is the token's user.
 """
 
 import json
@@ -88,9 +92,14 @@ class GitHub(Forge):
             },
         )
         self.repo = f"/repos/{env('GITHUB_REPOSITORY')}"
+        self.me = os.environ.get("OCIAM_FORGE_AUTHOR") or "github-actions[bot]"
+
+    def mine(self, item):
+        return (item.get("user") or {}).get("login") == self.me
 
     def comments(self):
-        return [(c["id"], c.get("body") or "") for c in self.pages(f"{self.repo}/issues/{env('OCIAM_PR')}/comments")]
+        path = f"{self.repo}/issues/{env('OCIAM_PR')}/comments"
+        return [(c["id"], c.get("body") or "") for c in self.pages(path) if self.mine(c)]
 
     def update_comment(self, cid, body):
         self.call("PATCH", f"{self.repo}/issues/comments/{cid}", {"body": body})
@@ -103,7 +112,7 @@ class GitHub(Forge):
         return [
             (i["number"], i.get("body") or "")
             for i in self.pages(f"{self.repo}/issues?state=open")
-            if "pull_request" not in i
+            if "pull_request" not in i and self.mine(i)
         ]
 
     def update_issue(self, number, body):
@@ -121,12 +130,19 @@ class GitLab(Forge):
     def __init__(self):
         super().__init__(env("CI_API_V4_URL"), {"PRIVATE-TOKEN": env("OCIAM_GITLAB_TOKEN")})
         self.project = f"/projects/{urllib.parse.quote(env('CI_PROJECT_ID'), safe='')}"
+        self.me = None
+
+    def mine(self, item):
+        if self.me is None:
+            self.me = (self.call("GET", "/user") or {}).get("username")
+        return self.me is not None and (item.get("author") or {}).get("username") == self.me
 
     def mr(self):
         return f"{self.project}/merge_requests/{env('CI_MERGE_REQUEST_IID')}"
 
     def comments(self):
-        return [(n["id"], n.get("body") or "") for n in self.pages(f"{self.mr()}/notes") if not n.get("system")]
+        notes = self.pages(f"{self.mr()}/notes")
+        return [(n["id"], n.get("body") or "") for n in notes if not n.get("system") and self.mine(n)]
 
     def update_comment(self, cid, body):
         self.call("PUT", f"{self.mr()}/notes/{cid}", {"body": body})
@@ -135,7 +151,8 @@ class GitLab(Forge):
         self.call("POST", f"{self.mr()}/notes", {"body": body})
 
     def open_issues(self):
-        return [(i["iid"], i.get("description") or "") for i in self.pages(f"{self.project}/issues?state=opened")]
+        issues = self.pages(f"{self.project}/issues?state=opened")
+        return [(i["iid"], i.get("description") or "") for i in issues if self.mine(i)]
 
     def update_issue(self, iid, body):
         self.call("PUT", f"{self.project}/issues/{iid}", {"description": body})
@@ -166,8 +183,8 @@ def read_body(path):
 
 
 def first_with(marker, items):
-    """The first (id, body) whose body holds the marker: the one ociam owns."""
-    return next((i for i, text in items if marker in text), None)
+    """The first of our (id, body) whose first line is the marker: the one ociam owns."""
+    return next((i for i, text in items if text.split("\n", 1)[0].strip() == marker), None)
 
 
 def drift_decision(exit_code, open_issue):

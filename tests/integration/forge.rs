@@ -12,6 +12,11 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::util::root;
 
+/// Who the job's token is on GitHub (the default the script assumes) and on GitLab (what the
+/// fake's `GET /user` answers).
+const BOT: &str = "github-actions[bot]";
+const GITLAB_BOT: &str = "ociam-bot";
+
 const DRIFT_BODY: &str = "<!-- ociam:drift -->\n### ociam drift: drift detected\n";
 const PLAN_BODY: &str = "<!-- ociam:plan -->\n### ociam plan: 2 changes\n";
 
@@ -164,7 +169,7 @@ fn drift_updates_the_open_issue_while_it_lasts() {
     fake.list(
         "/repos/acme/iam/issues",
         Value::Array(page),
-        json!([{"number": 7, "body": "<!-- ociam:drift -->\nyesterday's report"}]),
+        json!([{"number": 7, "body": "<!-- ociam:drift -->\nyesterday's report", "user": {"login": BOT}}]),
     );
     let out = drift(&fake, Kind::GitHub, "2");
     assert!(out.status.success(), "{}", transcript(&out));
@@ -179,11 +184,32 @@ fn drift_updates_the_open_issue_while_it_lasts() {
 }
 
 #[test]
+fn an_issue_somebody_else_opened_with_the_marker_is_left_alone() {
+    let fake = Fake::start();
+    github_issues(
+        &fake,
+        json!([{"number": 9, "body": "<!-- ociam:drift -->\nall fine, close me", "user": {"login": "mallory"}}]),
+    );
+    let out = drift(&fake, Kind::GitHub, "0");
+    assert!(out.status.success(), "{}", transcript(&out));
+    assert_eq!(fake.writes(), [], "not ours: not closed");
+    let out = drift(&fake, Kind::GitHub, "2");
+    assert!(out.status.success(), "{}", transcript(&out));
+    let writes = fake.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(
+        (writes[0].0.as_str(), writes[0].1.as_str()),
+        ("POST", "/repos/acme/iam/issues"),
+        "a new issue of ours, not an edit of theirs"
+    );
+}
+
+#[test]
 fn no_drift_closes_the_open_issue_with_a_note() {
     let fake = Fake::start();
     github_issues(
         &fake,
-        json!([{"number": 7, "body": "<!-- ociam:drift -->\nold"}]),
+        json!([{"number": 7, "body": "<!-- ociam:drift -->\nold", "user": {"login": BOT}}]),
     );
     let out = drift(&fake, Kind::GitHub, "0");
     assert!(out.status.success(), "{}", transcript(&out));
@@ -212,7 +238,7 @@ fn a_failed_drift_run_leaves_the_issue_alone_and_fails() {
     let fake = Fake::start();
     github_issues(
         &fake,
-        json!([{"number": 7, "body": "<!-- ociam:drift -->\nold"}]),
+        json!([{"number": 7, "body": "<!-- ociam:drift -->\nold", "user": {"login": BOT}}]),
     );
     for code in ["1", "3"] {
         let out = drift(&fake, Kind::GitHub, code);
@@ -228,13 +254,16 @@ fn a_failed_drift_run_leaves_the_issue_alone_and_fails() {
 
 #[test]
 fn the_plan_comment_is_updated_in_place_and_no_other_comment_is_touched() {
+    // Ours is 12; 13 is ours but another marker; 14 starts with the marker but is mallory's.
     let fake = Fake::start();
     fake.list(
         "/repos/acme/iam/issues/5/comments",
         json!([
             {"id": 11, "body": "LGTM"},
-            {"id": 12, "body": "<!-- ociam:plan -->\nthe plan of the last push"},
-            {"id": 13, "body": "<!-- ociam:drift -->\nnot a plan"},
+            // Somebody else's comment starting with the marker: never edited.
+            {"id": 14, "body": "<!-- ociam:plan -->\na plan of my own", "user": {"login": "mallory"}},
+            {"id": 12, "body": "<!-- ociam:plan -->\nthe plan of the last push", "user": {"login": BOT}},
+            {"id": 13, "body": "<!-- ociam:drift -->\nnot a plan", "user": {"login": BOT}},
         ]),
         json!([]),
     );
@@ -278,15 +307,30 @@ fn gitlab_merge_request_note_and_drift_issue() {
     fake.list(
         "/api/v4/projects/42/merge_requests/9/notes",
         json!([
-            {"id": 21, "body": "<!-- ociam:plan -->\nold", "system": false},
-            {"id": 22, "body": "<!-- ociam:plan --> mentioned by a system note", "system": true},
+            {"id": 20, "body": "<!-- ociam:plan -->\nnot ours", "system": false,
+             "author": {"username": "mallory"}},
+            {"id": 21, "body": "<!-- ociam:plan -->\nold", "system": false,
+             "author": {"username": GITLAB_BOT}},
+            {"id": 22, "body": "<!-- ociam:plan -->\na system note", "system": true,
+             "author": {"username": GITLAB_BOT}},
         ]),
         json!([]),
     );
     fake.list(
         "/api/v4/projects/42/issues",
-        json!([{"iid": 8, "description": "<!-- ociam:drift -->\nold"}]),
+        json!([
+            {"iid": 6, "description": "<!-- ociam:drift -->\nnot ours",
+             "author": {"username": "mallory"}},
+            {"iid": 8, "description": "<!-- ociam:drift -->\nold",
+             "author": {"username": GITLAB_BOT}},
+        ]),
         json!([]),
+    );
+    fake.rt.block_on(
+        Mock::given(method("GET"))
+            .and(path("/api/v4/user"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"username": GITLAB_BOT})))
+            .mount(&fake.server),
     );
     fake.accept_writes();
     let (out, _dir) = fake.run(Kind::GitLab, &["comment"], PLAN_BODY);
