@@ -4,12 +4,13 @@
 //! Pure core (no files, network, environment, clock or randomness), from the bottom up:
 //! [`limits`], [`model`], [`hex`], [`recipient`], [`oci::wire`], [`keys`], [`rules`],
 //! [`oci::sign`], [`oci::config`], [`manifest`], [`snapshot`], [`plan`], [`drift`],
-//! [`render`] (which annotates drift reports too). Shell: [`cli`] (arguments and dispatch),
-//! [`files`] (the operator's files: manifests, snapshots and saved plans in; reports and imports out), [`backend`] (profiles and the live state), [`oci::client`], [`apply`] (the
-//! executor and its report), [`journal`], [`deliver`], `emulator` (cargo feature `emulator`,
-//! on by default), [`keygen`], and
-//! [`durable`], the one implementation of writing a file (create-new or atomic replace, the
-//! file and its directory fsynced), which every writer uses.
+//! [`render`] (plans, drift issue bodies and annotations). Shell: [`cli`] (arguments and
+//! dispatch), [`files`] (the operator's files: manifests, snapshots and saved plans in;
+//! reports and imports out), [`backend`] (profiles and the live state), [`oci::client`],
+//! [`apply`] (the executor and its report), [`journal`], [`deliver`], `emulator` (cargo
+//! feature `emulator`, on by default), [`keygen`], and [`durable`], the one implementation of
+//! writing a file (create-new or atomic replace, the file and its directory fsynced), which
+//! every writer uses.
 //!
 //! Layers: a core module uses only core modules, and no two modules depend on each other,
 //! directly or through others; what two sides share moves down to a module both can use
