@@ -52,6 +52,9 @@ struct Ids {
     memberships: BTreeMap<Membership, Ocid>,
     /// The ETag of each user this apply has checked (re-read) or written, for `if-match`.
     user_etags: BTreeMap<UserName, Option<String>>,
+    /// Users whose ETag above this apply's own key, membership or password write may have
+    /// changed (OCI does not document whether those writes change the user's ETag).
+    stale_etags: BTreeSet<UserName>,
     /// The same for groups.
     group_etags: BTreeMap<GroupName, Option<String>>,
     /// Each user's live key fingerprints as this apply last saw or made them.
@@ -365,7 +368,15 @@ async fn user_if_match<W: Writes>(
 ) -> Result<Option<String>, String> {
     let (name, id) = ids.user(change)?;
     if let Some(etag) = ids.user_etags.get(&name) {
-        return Ok(etag.clone());
+        if !ids.stale_etags.remove(&name) {
+            return Ok(etag.clone());
+        }
+        // This apply wrote one of the user's keys, memberships or its password since it last
+        // saw the user: read the ETag again, without comparing (this apply moved the user).
+        let read = client.get_user(&id).await.map_err(api)?;
+        ids.user_tags.insert(name.clone(), read.value.freeform_tags);
+        ids.user_etags.insert(name, read.etag.clone());
+        return Ok(read.etag);
     }
     if attempt.interrupted {
         return Ok(None);
@@ -492,6 +503,14 @@ async fn membership_as_expected<W: Writes>(
     Ok(())
 }
 
+/// Notes that this apply wrote one of `user`'s keys or memberships: the user's known ETag may
+/// be stale.
+fn touched(ids: &mut Ids, user: &UserName) {
+    if ids.user_etags.contains_key(user) {
+        ids.stale_etags.insert(user.clone());
+    }
+}
+
 /// Whether an object carries the ownership tag ociam gives what it creates.
 fn is_owned(tags: &BTreeMap<String, String>) -> bool {
     tags.get(OWNERSHIP_TAG).is_some_and(|v| v == "true")
@@ -559,6 +578,7 @@ async fn record_reset<W: Writes>(
     // No if-match: whether a password reset changes the user's ETag is not documented, and
     // this write follows this apply's own reset of the user, checked just before it.
     let updated = client.update_user(id, &details, None).await.map_err(api)?;
+    ids.stale_etags.remove(&name);
     ids.user_etags.insert(name.clone(), updated.etag);
     ids.user_tags.insert(name, tags);
     Ok(())
@@ -685,6 +705,7 @@ async fn run_change<W: Writes>(
                     .find(|m| wire::is_live(m.lifecycle_state.as_deref())))
             };
             let added = created_earlier(sent, attempt, asked_for).await?;
+            touched(ids, &user);
             ids.memberships
                 .insert(Membership { user, group }, Ocid::new(added.id));
         }
@@ -719,6 +740,7 @@ async fn run_change<W: Writes>(
                     .any(|m| wire::is_live(m.lifecycle_state.as_deref())))
             };
             deleted_earlier(sent, attempt, still_member).await?;
+            touched(ids, &key.user);
             ids.memberships.remove(&key);
         }
         Action::UploadApiKey => {
@@ -745,6 +767,7 @@ async fn run_change<W: Writes>(
             if let (Some(fp), Some(user)) = (&change.fingerprint, &change.user) {
                 live.insert(fp.clone());
                 ids.keys.insert(user.clone(), live);
+                touched(ids, user);
             }
         }
         Action::DeleteApiKey => {
@@ -763,6 +786,7 @@ async fn run_change<W: Writes>(
             live.remove(&fingerprint);
             if let Some(user) = &change.user {
                 ids.keys.insert(user.clone(), live);
+                touched(ids, user);
             }
         }
         Action::ResetConsolePassword if after.reset_link_to.is_some() => {

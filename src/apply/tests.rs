@@ -1029,6 +1029,41 @@ fn a_user_changed_since_the_plan_is_refused_at_its_step_and_others_go_on() {
     );
 }
 
+/// After this apply writes one of a user's keys, the next write to the user itself reads the
+/// ETag again (whether a key write changes it is not documented) and does not mistake this
+/// apply's own earlier update for a change by someone else.
+#[test]
+fn a_user_written_again_after_its_key_changed_is_read_again_not_refused() {
+    let world = World::new().user("alice").want("alice", |u| {
+        u.description = Some("Alice A.".into());
+        u.api_keys = keys(&[1]);
+        u.console_password = reset(1);
+    });
+    let changes = world.plan();
+    let kinds: Vec<&str> = changes.iter().map(|c| c.action.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["update_user", "upload_api_key", "reset_console_password"],
+        "{:?}",
+        steps(&changes)
+    );
+    let fake = Fake::default();
+    let mut dirs = Dirs::new();
+    let (report, _) = apply(&world, &changes, &fake, &mut dirs, false);
+    assert!(report.succeeded(), "{:?}", statuses(&report));
+    let reads = fake
+        .seen_all()
+        .iter()
+        .filter(|c| *c == "GetUser alice")
+        .count();
+    assert_eq!(
+        reads,
+        2,
+        "before the first write, and again after the key upload: {:?}",
+        fake.seen_all()
+    );
+}
+
 #[test]
 fn keep_going_skips_only_the_steps_of_the_failed_user() {
     let world = two_users_world();
