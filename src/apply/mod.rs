@@ -8,6 +8,13 @@
 //! the user a reset link instead: nothing is delivered or written, and the report names the
 //! address.
 //!
+//! Every write is checked at write time: before its first write to a user or group the executor
+//! reads it back, refuses the step if it moved since the plan, and sends the read's ETag (later,
+//! its own last write's) as `if-match`; keys and memberships, which have no ETag, are re-read
+//! before each write. A step an interrupted run may have written is re-sent idempotently: a
+//! delete answering 404, or a create answering 409, is done when a read confirms the object is
+//! gone, or is exactly what was asked.
+//!
 //! The executor writes through [`Writes`] (implemented by the Identity client), so its decisions
 //! are tested against a fake backend.
 //!
@@ -356,6 +363,30 @@ fn moved(subject: &str, how: &str) -> String {
     )
 }
 
+/// The failure of the read-back before an object's first write: 404 means it was deleted.
+fn read_back_failed(subject: &str, e: ClientError) -> String {
+    if e.is_not_found() {
+        moved(subject, "was deleted")
+    } else {
+        api(e)
+    }
+}
+
+/// Refuses the step when the object read back (its digest `now`) is not as the step's
+/// precondition recorded it; `fields` names what the digest covers.
+fn as_planned(
+    change: &Change,
+    now: Option<String>,
+    subject: &str,
+    fields: &str,
+) -> Result<(), String> {
+    let expected = change.precondition.as_ref().and_then(|p| p.digest.as_ref());
+    if expected.is_some() && now.as_ref() != expected {
+        return Err(moved(subject, &format!("changed ({fields})")));
+    }
+    Ok(())
+}
+
 /// The `if-match` for a write to user `name`: the ETag of this apply's own last read or write
 /// of it. Before its first write, the user is read back and must still be as the plan saw it
 /// (the step's precondition digest). A step an interrupted run may already have written is
@@ -382,21 +413,16 @@ async fn user_if_match<W: Writes>(
         return Ok(None);
     }
     let subject = format!("user.{name}");
-    let read = client.get_user(&id).await.map_err(|e| {
-        if e.is_not_found() {
-            moved(&subject, "was deleted")
-        } else {
-            api(e)
-        }
-    })?;
-    let expected = change.precondition.as_ref().and_then(|p| p.digest.as_ref());
-    let now = precondition::of_user(Some(&snapshot::user_of(&read.value))).digest;
-    if expected.is_some() && now.as_ref() != expected {
-        return Err(moved(
-            &subject,
-            "changed (description, email, capabilities or password-reset tag)",
-        ));
-    }
+    let read = client
+        .get_user(&id)
+        .await
+        .map_err(|e| read_back_failed(&subject, e))?;
+    as_planned(
+        change,
+        precondition::of_user(Some(&snapshot::user_of(&read.value))).digest,
+        &subject,
+        "description, email, capabilities or password-reset tag",
+    )?;
     ids.user_tags.insert(name.clone(), read.value.freeform_tags);
     ids.user_etags.insert(name, read.etag.clone());
     Ok(read.etag)
@@ -417,18 +443,16 @@ async fn group_if_match<W: Writes>(
         return Ok(None);
     }
     let subject = format!("group.{name}");
-    let read = client.get_group(&id).await.map_err(|e| {
-        if e.is_not_found() {
-            moved(&subject, "was deleted")
-        } else {
-            api(e)
-        }
-    })?;
-    let expected = change.precondition.as_ref().and_then(|p| p.digest.as_ref());
-    let now = precondition::of_group(Some(&snapshot::group_of(&read.value))).digest;
-    if expected.is_some() && now.as_ref() != expected {
-        return Err(moved(&subject, "changed (description)"));
-    }
+    let read = client
+        .get_group(&id)
+        .await
+        .map_err(|e| read_back_failed(&subject, e))?;
+    as_planned(
+        change,
+        precondition::of_group(Some(&snapshot::group_of(&read.value))).digest,
+        &subject,
+        "description",
+    )?;
     ids.group_etags.insert(name, read.etag.clone());
     Ok(read.etag)
 }

@@ -1029,6 +1029,23 @@ fn a_user_changed_since_the_plan_is_refused_at_its_step_and_others_go_on() {
     );
 }
 
+/// A user deleted between the plan and its first write is refused as moved, by name.
+#[test]
+fn a_user_deleted_since_the_plan_is_refused_at_its_step() {
+    let world = two_users_world();
+    let changes = two_users_plan(&world);
+    let fake = Fake::failing(&[("GetUser alice", 404, "NotAuthorizedOrNotFound")]);
+    let mut dirs = Dirs::new();
+    let (report, _) = apply(&world, &changes, &fake, &mut dirs, true);
+    let got = statuses(&report);
+    assert!(
+        failed_with(&got[1].1, "moved since the plan: user.alice was deleted"),
+        "{got:?}"
+    );
+    assert!(!fake.seen().contains(&"UpdateUser alice".to_owned()));
+    assert_eq!(got[2], (3, StepStatus::Done), "bob goes on");
+}
+
 /// After this apply writes one of a user's keys, the next write to the user itself reads the
 /// ETag again (whether a key write changes it is not documented) and does not mistake this
 /// apply's own earlier update for a change by someone else.

@@ -1,5 +1,6 @@
-//! [`Writes`]: exactly the Identity API operations the apply executor sends, as a trait, so
-//! the executor's decisions (order, stop or keep going, resume, delivery) can be tested
+//! [`Writes`]: exactly the Identity API operations the apply executor sends (its writes, and
+//! the reads that check them at write time or confirm an interrupted one), as a trait, so the
+//! executor's decisions (order, stop or keep going, resume, moved objects, delivery) can be tested
 //! against a fake backend. [`IdentityClient`] implements it by delegating to its own methods
 //! of the same names, with the same arguments and answers: no behaviour of its own.
 //!
