@@ -4,8 +4,11 @@
 //!    with `CONCURRENCY` requests in flight, for `SECONDS`;
 //! 2. **snapshot**: wall time of `ociam snapshot` of a 2,000-user tenancy with two keys each,
 //!    at `--latency 20`, for several `--parallelism` values;
-//! 3. **plan / apply**: wall time of `ociam plan` and `ociam apply` of a manifest that changes
-//!    that tenancy (new users with memberships, description updates, key deletions).
+//! 3. **plan**: wall time of `ociam plan` of a manifest that changes that tenancy by 500 steps
+//!    (new users with memberships, description updates, key deletions);
+//! 4. **apply**: the write phase of `ociam apply` of those 500 changes at `--parallelism 16`
+//!    and at `--parallelism 1`, on two identical tenancies, and their ratio (the binary's own
+//!    `wrote N of M steps in S s` line).
 //!
 //! Run: `cargo bench --bench live` (release build of ociam; takes a few minutes).
 
@@ -216,25 +219,8 @@ fn main() {
     let (_, ok, stderr) = run(&args, dir);
     assert!(ok, "{stderr}");
     let manifest_path = dir.join("imported/manifest.yaml");
-    let mut manifest = std::fs::read_to_string(&manifest_path).expect("imported");
-    // 200 description updates, 100 key deletions (keep one key), 100 new users in a group.
-    for u in 0..200 {
-        manifest = manifest.replacen(
-            &format!("description: \"User {u}\"\n"),
-            &format!("description: \"User {u} (renamed)\"\n"),
-            1,
-        );
-    }
-    for u in 200..300 {
-        let line = format!("      - fingerprint: {}\n", fingerprint(u * 2 + 1));
-        manifest = manifest.replacen(&line, "", 1);
-    }
-    for n in 0..100 {
-        manifest.push_str(&format!(
-            "  - name: newcomer{n:03}\n    description: \"New user {n}\"\n    groups: [group01]\n"
-        ));
-    }
-    std::fs::write(&manifest_path, manifest).expect("manifest written");
+    let manifest = std::fs::read_to_string(&manifest_path).expect("imported");
+    std::fs::write(&manifest_path, five_hundred_changes(manifest)).expect("manifest written");
 
     let mut args = vec![
         "plan",
@@ -252,25 +238,99 @@ fn main() {
         took.as_secs_f64()
     );
 
-    let mut args = vec![
-        "apply",
-        "imported/manifest.yaml",
-        "--auto-approve",
-        "--parallelism",
-        "16",
-        "--secrets-dir",
-        "secrets",
-    ];
-    args.extend(source);
-    let (took, ok, stderr) = run(&args, dir);
-    assert!(
-        ok,
-        "{}",
-        stderr.lines().rev().take(5).collect::<Vec<_>>().join("\n")
-    );
-    let applied = stderr.lines().filter(|l| l.ends_with(": done")).count();
+    apply_in_parallel_and_one_at_a_time(dir, &seed_path);
+}
+
+/// The `wrote N of M steps in S s` line apply prints at the end of its write phase: (N, S).
+fn write_phase(stderr: &str) -> Option<(usize, f64)> {
+    let line = stderr.lines().rev().find(|l| l.starts_with("wrote "))?;
+    let mut words = line.split_whitespace();
+    let done = words.nth(1)?.parse().ok()?;
+    let seconds = words.nth(4)?.parse().ok()?;
+    Some((done, seconds))
+}
+
+/// The same 500 changes (200 description updates, 100 key deletions, 100 new users and their
+/// memberships) applied to two identical emulated tenancies at `--latency 20`, once at
+/// `--parallelism 16` and once at `--parallelism 1`: the write phases' ratio.
+fn apply_in_parallel_and_one_at_a_time(dir: &Path, seed_path: &Path) {
+    let mut phases = Vec::new();
+    for parallelism in ["16", "1"] {
+        let data = dir.join(format!("apply-p{parallelism}"));
+        let emulator = start(
+            &data,
+            &[
+                "--seed",
+                seed_path.to_str().expect("utf-8"),
+                "--latency",
+                LATENCY_MS,
+            ],
+        );
+        let config = emulator.config.to_str().expect("utf-8").to_owned();
+        let source = [
+            "--config-file",
+            config.as_str(),
+            "--endpoint",
+            emulator.url.as_str(),
+            "--parallelism",
+            parallelism,
+        ];
+        let work = dir.join(format!("work-p{parallelism}"));
+        std::fs::create_dir_all(&work).expect("work dir");
+        let mut args = vec!["import", "--out", "imported"];
+        args.extend(source);
+        let (_, ok, stderr) = run(&args, &work);
+        assert!(ok, "{stderr}");
+        let manifest_path = work.join("imported/manifest.yaml");
+        let manifest = std::fs::read_to_string(&manifest_path).expect("imported");
+        std::fs::write(&manifest_path, five_hundred_changes(manifest)).expect("manifest written");
+
+        let mut args = vec![
+            "apply",
+            "imported/manifest.yaml",
+            "--auto-approve",
+            "--secrets-dir",
+            "secrets",
+        ];
+        args.extend(source);
+        let (took, ok, stderr) = run(&args, &work);
+        assert!(
+            ok,
+            "{}",
+            stderr.lines().rev().take(5).collect::<Vec<_>>().join("\n")
+        );
+        let (written, seconds) = write_phase(&stderr).expect("apply reports its write phase");
+        assert_eq!(written, 500, "every change written");
+        println!(
+            "apply: {written} changes on {USERS} users at --latency {LATENCY_MS}, --parallelism {parallelism}: write phase {seconds:.2} s (whole command with its reads and re-plan {:.2} s)",
+            took.as_secs_f64()
+        );
+        phases.push(seconds);
+    }
     println!(
-        "apply: {applied} changes on {USERS} users at --latency {LATENCY_MS} (plan, apply, re-read, re-plan): {:.2} s",
-        took.as_secs_f64()
+        "apply: the write phase at --parallelism 16 is {:.1}x faster than one at a time (goal >= 12x)",
+        phases[1] / phases[0]
     );
+}
+
+/// The imported manifest with 200 description updates, 100 key deletions (each user keeps
+/// one key) and 100 new users in a group: 500 changes.
+fn five_hundred_changes(mut manifest: String) -> String {
+    for u in 0..200 {
+        manifest = manifest.replacen(
+            &format!("description: \"User {u}\"\n"),
+            &format!("description: \"User {u} (renamed)\"\n"),
+            1,
+        );
+    }
+    for u in 200..300 {
+        let line = format!("      - fingerprint: {}\n", fingerprint(u * 2 + 1));
+        manifest = manifest.replacen(&line, "", 1);
+    }
+    for n in 0..100 {
+        manifest.push_str(&format!(
+            "  - name: newcomer{n:03}\n    description: \"New user {n}\"\n    groups: [group01]\n"
+        ));
+    }
+    manifest
 }

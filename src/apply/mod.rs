@@ -1,6 +1,11 @@
-//! The apply executor: walks `plan.changes` in order through the Identity client, re-checking
-//! each step's rules against the state it has just read before it writes, journaling each
-//! write (see [`crate::journal`]), and stopping at the first failure unless told to keep going.
+//! The apply executor: runs `plan.changes` through the Identity client as a dependency graph
+//! ([`Graph`]: one user's steps in plan order, a group's create before memberships into it and
+//! its deletion after them, steps that touch the actor's authority as barriers), up to
+//! `--parallelism` steps at once, after checking every step's rules in plan order against the
+//! state it has just read. It journals each write (see [`crate::journal`]), reports in plan
+//! order, and stops starting steps at the first failure unless told to keep going (then it
+//! skips exactly the steps that depend on a failed one).
+//!
 //! Users and groups it creates get the ownership tag; a password reset checks first that the
 //! password can be delivered ([`deliver::preflight`]), resets, delivers it
 //! ([`deliver::deliver`]: sealed with age or a 0600 file, synced) and only then updates the
@@ -28,9 +33,12 @@ mod writes;
 #[cfg(test)]
 mod tests;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use secrecy::SecretString;
 use sha2::{Digest as _, Sha256};
 
@@ -42,6 +50,7 @@ use crate::model::{
 };
 use crate::oci::client::{ClientError, IdentityClient, MembershipFilter, Response, RetryToken};
 use crate::oci::wire;
+use crate::plan::graph::Graph;
 use crate::plan::{Action, ActorSpec, Change, StepChecker, precondition};
 use crate::rules::Severity;
 use crate::snapshot::{self, Snapshot};
@@ -167,6 +176,9 @@ pub struct Run<'a> {
     pub plan_id: String,
     /// Continue with the steps that do not depend on a failed one.
     pub keep_going: bool,
+    /// At most this many steps in flight at once (the client's limiter also bounds its
+    /// requests).
+    pub parallelism: usize,
     /// Unix seconds (for the journal and retry-token expiry).
     pub clock: &'a dyn Fn() -> i64,
 }
@@ -200,89 +212,177 @@ fn request_digest(change: &Change) -> String {
     format!("sha256:{}", crate::hex::lower(&Sha256::digest(&json)))
 }
 
-/// Whether `change` touches what `failed` touched (the same user, or the same group).
-fn depends_on(change: &Change, failed: &Change) -> bool {
-    (failed.user.is_some() && change.user == failed.user)
-        || (failed.group.is_some() && change.group == failed.group)
+/// What the concurrent steps share: the OCIDs, ETags and keys the executor has seen or made,
+/// and the journal. Each is borrowed only between awaits, never across one; the dependency
+/// graph keeps two steps from touching the same user or group at once.
+struct Shared<'j> {
+    ids: RefCell<Ids>,
+    journal: RefCell<&'j mut Journal>,
 }
 
-/// Applies `changes` in order, starting from the live state they were planned against.
-/// Steps the journal records as done for this plan are not written again; a write that an
-/// earlier run may have sent is re-sent with its recorded retry token. Stops at the first
-/// failure unless `run.keep_going`, which only skips the steps that touch the same user or
-/// group. `on_step` is told about each step as it finishes.
+/// Which steps may start: how many of each step's dependencies are still unsettled, and
+/// which depend on a step that did not succeed.
+struct Schedule<'g> {
+    graph: &'g Graph,
+    waiting: Vec<usize>,
+    doomed: Vec<bool>,
+    ready: BTreeSet<usize>,
+    settled: Vec<bool>,
+}
+
+impl<'g> Schedule<'g> {
+    fn new(graph: &'g Graph) -> Self {
+        let waiting: Vec<usize> = (0..graph.len())
+            .map(|i| graph.dependencies(i).len())
+            .collect();
+        Self {
+            ready: (0..graph.len()).filter(|&i| waiting[i] == 0).collect(),
+            doomed: vec![false; graph.len()],
+            settled: vec![false; graph.len()],
+            waiting,
+            graph,
+        }
+    }
+
+    /// Records that step `i` is over; `ok`: it succeeded (now or earlier), so the steps
+    /// waiting for it may run. Otherwise they, and the steps waiting for them, are skipped.
+    fn settle(&mut self, i: usize, ok: bool) {
+        self.settled[i] = true;
+        for &d in self.graph.dependents(i) {
+            self.waiting[d] -= 1;
+            self.doomed[d] |= !ok;
+            if self.waiting[d] == 0 {
+                self.ready.insert(d);
+            }
+        }
+    }
+}
+
+/// Each step's refusal by the per-step rules, if any: the steps checked in plan order as the
+/// actor, against the live state just read, each step's effect applied before the next.
+/// Steps the graph lets run at once touch different objects and leave the actor's authority
+/// alone, so checking in plan order decides each as it will run.
+fn refusals<W>(target: &Target<'_, W>, changes: &[Change]) -> Vec<Option<String>> {
+    let mut checker = StepChecker::new(target.desired, target.live.clone(), target.actor);
+    changes
+        .iter()
+        .enumerate()
+        .map(|(i, change)| {
+            let errors: Vec<String> = checker
+                .check_then_advance(&mut change.clone(), &changes[i + 1..])
+                .into_iter()
+                .filter(|d| d.severity == Severity::Error)
+                .map(|d| format!("{}: {}", d.rule, d.message))
+                .collect();
+            (!errors.is_empty()).then(|| format!("refused before writing: {}", errors.join("; ")))
+        })
+        .collect()
+}
+
+/// Applies `changes`, starting from the live state they were planned against, running up to
+/// `run.parallelism` steps at once in an order the dependency graph ([`Graph`]) allows:
+/// a step starts when every step it depends on is done, the lowest `seq` first. Steps the
+/// journal records as done for this plan are not written again; a write that an earlier run
+/// may have sent is re-sent with its recorded retry token. After the first failure no new
+/// step starts (those in flight finish) unless `run.keep_going`, which skips exactly the steps
+/// that depend on a failed one, directly or through others. `on_step` is told about each step
+/// as it ends (in the order they end; steps never started last, in plan order); the report
+/// lists them in plan order.
 pub async fn execute<W: Writes>(
     target: &Target<'_, W>,
     changes: &[Change],
     run: &mut Run<'_>,
     on_step: &mut dyn FnMut(&StepReport),
 ) -> ApplyReport {
-    let mut ids = Ids::from_snapshot(target.snapshot);
-    let mut checker = StepChecker::new(target.desired, target.live.clone(), target.actor);
+    let graph = Graph::of(changes, target.live, &target.actor.user);
+    let refused = refusals(target, changes);
     let done = run.journal.done(&run.plan_id);
-    let mut report = ApplyReport::default();
-    let mut failed: Vec<&Change> = Vec::new();
-    for (i, change) in changes.iter().enumerate() {
-        let later = &changes[i + 1..];
-        let mut step = StepReport {
-            seq: change.seq,
-            action: change.action,
-            subject: change.subject(),
-            status: StepStatus::NotStarted,
-            delivered: None,
-            emailed_to: None,
-        };
-        let blocked =
-            !failed.is_empty() && (!run.keep_going || failed.iter().any(|f| depends_on(change, f)));
-        if done.contains_key(&change.seq) {
-            checker.check_then_advance(&mut change.clone(), later);
-            step.status = StepStatus::DoneEarlier;
-        } else if !blocked {
-            step.status = write_step(
-                target,
-                run,
-                &mut checker,
-                &mut ids,
-                change,
-                later,
-                &mut step,
-            )
-            .await;
-            if step.status != StepStatus::Done {
-                failed.push(change);
+    let shared = Shared {
+        ids: RefCell::new(Ids::from_snapshot(target.snapshot)),
+        journal: RefCell::new(&mut *run.journal),
+    };
+    let context = Context {
+        plan_id: &run.plan_id,
+        clock: run.clock,
+    };
+    let mut steps: Vec<StepReport> = changes.iter().map(StepReport::not_started).collect();
+    let mut schedule = Schedule::new(&graph);
+    let mut running = FuturesUnordered::new();
+    let mut stopped = false;
+    let cap = run.parallelism.max(1);
+    loop {
+        while !stopped && running.len() < cap {
+            let Some(i) = schedule.ready.pop_first() else {
+                break;
+            };
+            let mut step = StepReport::not_started(&changes[i]);
+            if done.contains_key(&changes[i].seq) {
+                step.status = StepStatus::DoneEarlier;
+            } else if schedule.doomed[i] {
+                // Skipped: a step it depends on failed (only reached with keep_going).
+            } else if let Some(refusal) = &refused[i] {
+                step.status = StepStatus::Failed(refusal.clone());
+            } else {
+                running.push(run_step(target, &shared, &context, i, &changes[i]));
+                continue;
             }
+            let ok = step.status == StepStatus::DoneEarlier;
+            stopped |= matches!(step.status, StepStatus::Failed(_)) && !run.keep_going;
+            schedule.settle(i, ok);
+            on_step(&step);
+            steps[i] = step;
         }
+        let Some((i, step)) = running.next().await else {
+            break;
+        };
+        let ok = step.status == StepStatus::Done;
+        stopped |= !ok && !run.keep_going;
+        schedule.settle(i, ok);
         on_step(&step);
-        report.steps.push(step);
+        steps[i] = step;
     }
-    report
+    for (i, step) in steps.iter().enumerate() {
+        if !schedule.settled[i] {
+            on_step(step);
+        }
+    }
+    ApplyReport { steps }
 }
 
-/// Re-checks one step, journals the intent, writes it, journals the outcome.
+/// What every step needs to journal itself.
+struct Context<'a> {
+    plan_id: &'a str,
+    clock: &'a dyn Fn() -> i64,
+}
+
+/// Runs step `i`: journals the intent, writes, journals the outcome.
+async fn run_step<W: Writes>(
+    target: &Target<'_, W>,
+    shared: &Shared<'_>,
+    context: &Context<'_>,
+    i: usize,
+    change: &Change,
+) -> (usize, StepReport) {
+    let mut step = StepReport::not_started(change);
+    step.status = write_step(target, shared, context, change, &mut step).await;
+    (i, step)
+}
+
+/// Journals the intent, writes the step, journals the outcome.
 async fn write_step<W: Writes>(
     target: &Target<'_, W>,
-    run: &mut Run<'_>,
-    checker: &mut StepChecker<'_>,
-    ids: &mut Ids,
+    shared: &Shared<'_>,
+    context: &Context<'_>,
     change: &Change,
-    later: &[Change],
     step: &mut StepReport,
 ) -> StepStatus {
-    let mut rechecked = change.clone();
-    let errors: Vec<String> = checker
-        .check_then_advance(&mut rechecked, later)
-        .into_iter()
-        .filter(|d| d.severity == Severity::Error)
-        .map(|d| format!("{}: {}", d.rule, d.message))
-        .collect();
-    if !errors.is_empty() {
-        return StepStatus::Failed(format!("refused before writing: {}", errors.join("; ")));
-    }
-    let now = (run.clock)();
+    let now = (context.clock)();
     let request = request_digest(change);
-    let earlier = run
-        .journal
-        .unfinished(change.action.as_str(), &step.subject, &request);
+    let earlier =
+        shared
+            .journal
+            .borrow()
+            .unfinished(change.action.as_str(), &step.subject, &request);
     let reusable = earlier
         .as_ref()
         .filter(|(at, _)| now - at < RETRY_TOKEN_TTL_SECONDS)
@@ -297,30 +397,30 @@ async fn write_step<W: Writes>(
     };
     let intent = Record::Intent {
         at: now,
-        plan: run.plan_id.clone(),
+        plan: context.plan_id.to_owned(),
         seq: change.seq,
         action: change.action.as_str().to_owned(),
         subject: step.subject.clone(),
         request,
         retry_token: token.as_str().to_owned(),
     };
-    if let Err(e) = run.journal.append(intent) {
+    if let Err(e) = shared.journal.borrow_mut().append(intent) {
         return StepStatus::Failed(format!("not written: {e}"));
     }
-    let result = run_change(target, ids, change, &token, attempt, step).await;
+    let result = run_change(target, &shared.ids, change, &token, attempt, step).await;
     let (status, detail) = match &result {
         Ok(()) => ("done", None),
         Err(e) => ("failed", Some(e.clone())),
     };
     let outcome = Record::Outcome {
-        at: (run.clock)(),
-        plan: run.plan_id.clone(),
+        at: (context.clock)(),
+        plan: context.plan_id.to_owned(),
         seq: change.seq,
         subject: step.subject.clone(),
         status: status.to_owned(),
         detail,
     };
-    if let Err(e) = run.journal.append(outcome) {
+    if let Err(e) = shared.journal.borrow_mut().append(outcome) {
         return StepStatus::Failed(format!("written, but the journal could not record it: {e}"));
     }
     match result {
@@ -393,18 +493,24 @@ fn as_planned(
 /// re-sent without `if-match` and without the comparison: that run may have moved the object.
 async fn user_if_match<W: Writes>(
     client: &W,
-    ids: &mut Ids,
+    ids: &RefCell<Ids>,
     change: &Change,
     attempt: Attempt,
 ) -> Result<Option<String>, String> {
-    let (name, id) = ids.user(change)?;
-    if let Some(etag) = ids.user_etags.get(&name) {
-        if !ids.stale_etags.remove(&name) {
-            return Ok(etag.clone());
+    let (name, id) = ids.borrow().user(change)?;
+    let known = {
+        let mut ids = ids.borrow_mut();
+        let etag = ids.user_etags.get(&name).cloned();
+        etag.map(|etag| (etag, ids.stale_etags.remove(&name)))
+    };
+    if let Some((etag, stale)) = known {
+        if !stale {
+            return Ok(etag);
         }
         // This apply wrote one of the user's keys, memberships or its password since it last
         // saw the user: read the ETag again, without comparing (this apply moved the user).
         let read = client.get_user(&id).await.map_err(api)?;
+        let mut ids = ids.borrow_mut();
         ids.user_tags.insert(name.clone(), read.value.freeform_tags);
         ids.user_etags.insert(name, read.etag.clone());
         return Ok(read.etag);
@@ -423,6 +529,7 @@ async fn user_if_match<W: Writes>(
         &subject,
         "description, email, capabilities or password-reset tag",
     )?;
+    let mut ids = ids.borrow_mut();
     ids.user_tags.insert(name.clone(), read.value.freeform_tags);
     ids.user_etags.insert(name, read.etag.clone());
     Ok(read.etag)
@@ -431,12 +538,12 @@ async fn user_if_match<W: Writes>(
 /// [`user_if_match`] for group `name`.
 async fn group_if_match<W: Writes>(
     client: &W,
-    ids: &mut Ids,
+    ids: &RefCell<Ids>,
     change: &Change,
     attempt: Attempt,
 ) -> Result<Option<String>, String> {
-    let (name, id) = ids.group(change)?;
-    if let Some(etag) = ids.group_etags.get(&name) {
+    let (name, id) = ids.borrow().group(change)?;
+    if let Some(etag) = ids.borrow().group_etags.get(&name) {
         return Ok(etag.clone());
     }
     if attempt.interrupted {
@@ -453,7 +560,7 @@ async fn group_if_match<W: Writes>(
         &subject,
         "description",
     )?;
-    ids.group_etags.insert(name, read.etag.clone());
+    ids.borrow_mut().group_etags.insert(name, read.etag.clone());
     Ok(read.etag)
 }
 
@@ -461,11 +568,11 @@ async fn group_if_match<W: Writes>(
 /// must be the ones the plan saw, or this apply's own last result. Returns them.
 async fn keys_as_expected<W: Writes>(
     client: &W,
-    ids: &Ids,
+    ids: &RefCell<Ids>,
     change: &Change,
     attempt: Attempt,
 ) -> Result<BTreeSet<Fingerprint>, String> {
-    let (name, id) = ids.user(change)?;
+    let (name, id) = ids.borrow().user(change)?;
     let live: BTreeSet<Fingerprint> = client
         .list_api_keys(&id)
         .await
@@ -474,7 +581,8 @@ async fn keys_as_expected<W: Writes>(
         .filter(|k| wire::is_live(k.lifecycle_state.as_deref()))
         .filter_map(|k| Fingerprint::parse(&k.fingerprint))
         .collect();
-    let expected: Option<BTreeSet<Fingerprint>> = ids.keys.get(&name).cloned().or_else(|| {
+    let seen = ids.borrow().keys.get(&name).cloned();
+    let expected: Option<BTreeSet<Fingerprint>> = seen.or_else(|| {
         change
             .precondition
             .as_ref()
@@ -529,7 +637,8 @@ async fn membership_as_expected<W: Writes>(
 
 /// Notes that this apply wrote one of `user`'s keys or memberships: the user's known ETag may
 /// be stale.
-fn touched(ids: &mut Ids, user: &UserName) {
+fn touched(ids: &RefCell<Ids>, user: &UserName) {
+    let mut ids = ids.borrow_mut();
     if ids.user_etags.contains_key(user) {
         ids.stale_etags.insert(user.clone());
     }
@@ -588,12 +697,17 @@ fn owned_tags() -> BTreeMap<String, String> {
 /// (as read back before the reset), so the next plan knows this reset number was applied.
 async fn record_reset<W: Writes>(
     client: &W,
-    ids: &mut Ids,
+    ids: &RefCell<Ids>,
     name: UserName,
     id: &Ocid,
     reset: u32,
 ) -> Result<(), String> {
-    let mut tags = ids.user_tags.get(&name).cloned().unwrap_or_default();
+    let mut tags = ids
+        .borrow()
+        .user_tags
+        .get(&name)
+        .cloned()
+        .unwrap_or_default();
     tags.insert(RESET_TAG.to_owned(), reset.to_string());
     let details = wire::UpdateUserDetails {
         freeform_tags: Some(tags.clone()),
@@ -602,6 +716,7 @@ async fn record_reset<W: Writes>(
     // No if-match: whether a password reset changes the user's ETag is not documented, and
     // this write follows this apply's own reset of the user, checked just before it.
     let updated = client.update_user(id, &details, None).await.map_err(api)?;
+    let mut ids = ids.borrow_mut();
     ids.stale_etags.remove(&name);
     ids.user_etags.insert(name.clone(), updated.etag);
     ids.user_tags.insert(name, tags);
@@ -611,7 +726,7 @@ async fn record_reset<W: Writes>(
 #[allow(clippy::too_many_lines)]
 async fn run_change<W: Writes>(
     target: &Target<'_, W>,
-    ids: &mut Ids,
+    ids: &RefCell<Ids>,
     change: &Change,
     token: &RetryToken,
     attempt: Attempt,
@@ -623,7 +738,7 @@ async fn run_change<W: Writes>(
         Action::CreateGroup => {
             let name = change.group.clone().ok_or("the step names no group")?;
             let details = wire::CreateGroupDetails {
-                compartment_id: ids.tenancy.to_string(),
+                compartment_id: ids.borrow().tenancy.to_string(),
                 name: name.to_string(),
                 description: after.description.unwrap_or_default(),
                 freeform_tags: Some(owned_tags()),
@@ -640,12 +755,12 @@ async fn run_change<W: Writes>(
                 }))
             };
             let created = created_earlier(sent, attempt, asked_for).await?;
-            ids.groups.insert(name, Ocid::new(created.id));
+            ids.borrow_mut().groups.insert(name, Ocid::new(created.id));
         }
         Action::CreateUser => {
             let name = change.user.clone().ok_or("the step names no user")?;
             let details = wire::CreateUserDetails {
-                compartment_id: ids.tenancy.to_string(),
+                compartment_id: ids.borrow().tenancy.to_string(),
                 name: name.to_string(),
                 description: after.description.unwrap_or_default(),
                 email: after.email,
@@ -664,12 +779,16 @@ async fn run_change<W: Writes>(
                 }))
             };
             let created = created_earlier(sent, attempt, asked_for).await?;
-            ids.users.insert(name.clone(), Ocid::new(created.id));
-            ids.user_tags.insert(name, created.freeform_tags);
+            ids.borrow_mut()
+                .users
+                .insert(name.clone(), Ocid::new(created.id));
+            ids.borrow_mut()
+                .user_tags
+                .insert(name, created.freeform_tags);
         }
         Action::UpdateUser => {
             let if_match = user_if_match(client, ids, change, attempt).await?;
-            let (name, id) = ids.user(change)?;
+            let (name, id) = ids.borrow().user(change)?;
             let details = wire::UpdateUserDetails {
                 description: after.description,
                 email: after.email,
@@ -679,11 +798,11 @@ async fn run_change<W: Writes>(
                 .update_user(&id, &details, if_match.as_deref())
                 .await
                 .map_err(|e| write_error(&change.subject(), e))?;
-            ids.user_etags.insert(name, updated.etag);
+            ids.borrow_mut().user_etags.insert(name, updated.etag);
         }
         Action::UpdateGroup => {
             let if_match = group_if_match(client, ids, change, attempt).await?;
-            let (name, id) = ids.group(change)?;
+            let (name, id) = ids.borrow().group(change)?;
             let details = wire::UpdateGroupDetails {
                 description: after.description,
                 ..wire::UpdateGroupDetails::default()
@@ -692,11 +811,11 @@ async fn run_change<W: Writes>(
                 .update_group(&id, &details, if_match.as_deref())
                 .await
                 .map_err(|e| write_error(&change.subject(), e))?;
-            ids.group_etags.insert(name, updated.etag);
+            ids.borrow_mut().group_etags.insert(name, updated.etag);
         }
         Action::UpdateCapabilities => {
             let if_match = user_if_match(client, ids, change, attempt).await?;
-            let (name, id) = ids.user(change)?;
+            let (name, id) = ids.borrow().user(change)?;
             let details = wire::UpdateUserCapabilitiesDetails {
                 can_use_api_keys: after.api_keys,
                 can_use_console_password: after.console_password,
@@ -706,11 +825,11 @@ async fn run_change<W: Writes>(
                 .update_user_capabilities(&id, &details, if_match.as_deref())
                 .await
                 .map_err(|e| write_error(&change.subject(), e))?;
-            ids.user_etags.insert(name, updated.etag);
+            ids.borrow_mut().user_etags.insert(name, updated.etag);
         }
         Action::AddToGroup => {
-            let (user, user_id) = ids.user(change)?;
-            let (group, group_id) = ids.group(change)?;
+            let (user, user_id) = ids.borrow().user(change)?;
+            let (group, group_id) = ids.borrow().group(change)?;
             membership_as_expected(client, &user_id, &group_id, change, attempt).await?;
             let details = wire::AddUserToGroupDetails {
                 user_id: user_id.to_string(),
@@ -730,15 +849,17 @@ async fn run_change<W: Writes>(
             };
             let added = created_earlier(sent, attempt, asked_for).await?;
             touched(ids, &user);
-            ids.memberships
+            ids.borrow_mut()
+                .memberships
                 .insert(Membership { user, group }, Ocid::new(added.id));
         }
         Action::RemoveFromGroup => {
-            let (user, user_id) = ids.user(change)?;
-            let (group, group_id) = ids.group(change)?;
+            let (user, user_id) = ids.borrow().user(change)?;
+            let (group, group_id) = ids.borrow().group(change)?;
             let key = Membership { user, group };
-            let id = match ids.memberships.get(&key) {
-                Some(id) => id.clone(),
+            let known = ids.borrow().memberships.get(&key).cloned();
+            let id = match known {
+                Some(id) => id,
                 None => client
                     .list_user_group_memberships(MembershipFilter::UserAndGroup {
                         user: &user_id,
@@ -765,10 +886,10 @@ async fn run_change<W: Writes>(
             };
             deleted_earlier(sent, attempt, still_member).await?;
             touched(ids, &key.user);
-            ids.memberships.remove(&key);
+            ids.borrow_mut().memberships.remove(&key);
         }
         Action::UploadApiKey => {
-            let (_, id) = ids.user(change)?;
+            let (_, id) = ids.borrow().user(change)?;
             let key = change
                 .public_key
                 .clone()
@@ -790,12 +911,12 @@ async fn run_change<W: Writes>(
             created_earlier(sent, attempt, asked_for).await?;
             if let (Some(fp), Some(user)) = (&change.fingerprint, &change.user) {
                 live.insert(fp.clone());
-                ids.keys.insert(user.clone(), live);
+                ids.borrow_mut().keys.insert(user.clone(), live);
                 touched(ids, user);
             }
         }
         Action::DeleteApiKey => {
-            let (_, id) = ids.user(change)?;
+            let (_, id) = ids.borrow().user(change)?;
             let fingerprint = change.fingerprint.clone().ok_or("the step names no key")?;
             let mut live = keys_as_expected(client, ids, change, attempt).await?;
             let sent = client.delete_api_key(&id, &fingerprint, None).await;
@@ -809,7 +930,7 @@ async fn run_change<W: Writes>(
             deleted_earlier(sent, attempt, still_there).await?;
             live.remove(&fingerprint);
             if let Some(user) = &change.user {
-                ids.keys.insert(user.clone(), live);
+                ids.borrow_mut().keys.insert(user.clone(), live);
                 touched(ids, user);
             }
         }
@@ -818,7 +939,7 @@ async fn run_change<W: Writes>(
             // password, so nothing is delivered or written; should an answer carry one anyway,
             // it is dropped (zeroized) unread.
             user_if_match(client, ids, change, attempt).await?;
-            let (name, id) = ids.user(change)?;
+            let (name, id) = ids.borrow().user(change)?;
             let reset = after.reset.unwrap_or(1);
             let answer = client
                 .create_or_reset_ui_password_with_token(&id, token)
@@ -830,7 +951,7 @@ async fn run_change<W: Writes>(
         }
         Action::ResetConsolePassword => {
             user_if_match(client, ids, change, attempt).await?;
-            let (name, id) = ids.user(change)?;
+            let (name, id) = ids.borrow().user(change)?;
             let reset = after.reset.unwrap_or(1);
             let dir = &target.delivery.secrets_dir;
             let recipient = after.deliver_to.as_deref();
@@ -866,25 +987,25 @@ async fn run_change<W: Writes>(
         }
         Action::DeleteUser => {
             let if_match = user_if_match(client, ids, change, attempt).await?;
-            let (name, id) = ids.user(change)?;
+            let (name, id) = ids.borrow().user(change)?;
             let sent = client.delete_user(&id, if_match.as_deref()).await;
             let still_live = async {
                 let user = client.get_user(&id).await?;
                 Ok(wire::is_live(user.value.lifecycle_state.as_deref()))
             };
             deleted_earlier(sent, attempt, still_live).await?;
-            ids.users.remove(&name);
+            ids.borrow_mut().users.remove(&name);
         }
         Action::DeleteGroup => {
             let if_match = group_if_match(client, ids, change, attempt).await?;
-            let (name, id) = ids.group(change)?;
+            let (name, id) = ids.borrow().group(change)?;
             let sent = client.delete_group(&id, if_match.as_deref()).await;
             let still_live = async {
                 let group = client.get_group(&id).await?;
                 Ok(wire::is_live(group.value.lifecycle_state.as_deref()))
             };
             deleted_earlier(sent, attempt, still_live).await?;
-            ids.groups.remove(&name);
+            ids.borrow_mut().groups.remove(&name);
         }
     }
     Ok(())

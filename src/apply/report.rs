@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::deliver::Delivered;
 use crate::model::Ocid;
-use crate::plan::Action;
+use crate::plan::{Action, Change};
 
 /// The `format_version` of [`ReportDocument`].
 pub const FORMAT_VERSION: u32 = 1;
@@ -50,6 +50,21 @@ pub struct StepReport {
 
 /// The progress line of a step: `create_user user.amy: done`, with where a one-time password
 /// went (never the password).
+impl StepReport {
+    /// The report of `change` before (or without) it being attempted.
+    #[must_use]
+    pub fn not_started(change: &Change) -> Self {
+        Self {
+            seq: change.seq,
+            action: change.action,
+            subject: change.subject(),
+            status: StepStatus::NotStarted,
+            delivered: None,
+            emailed_to: None,
+        }
+    }
+}
+
 impl fmt::Display for StepReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}: ", self.action, self.subject)?;

@@ -5,7 +5,7 @@
 //! reset. Plans come from the real planner; the journal is real, in a temporary directory; the
 //! clock is fixed. No network, no emulator, no sleeps.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt as _;
@@ -76,6 +76,11 @@ struct Fake {
     snapshot: RefCell<Option<Snapshot>>,
     /// The `if-match` each UpdateUser carried, by `Operation subject`.
     if_matches: RefCell<Vec<(String, Option<String>)>>,
+    /// Yield to the executor once inside every call, so that the steps in flight overlap as
+    /// they do on the network; `in_flight` and `most_in_flight` count the overlapping calls.
+    yielding: bool,
+    in_flight: Cell<usize>,
+    most_in_flight: Cell<usize>,
 }
 
 /// The counts of a report: written now, failed, neither.
@@ -138,8 +143,8 @@ impl Fake {
         }
     }
 
-    /// Records the call, then fails it if told to.
-    fn call(
+    /// Records the call, yields once if `yielding`, then fails it if told to.
+    async fn call(
         &self,
         operation: &'static str,
         subject: &str,
@@ -150,6 +155,13 @@ impl Fake {
             what: what.clone(),
             token: token.map(|t| t.as_str().to_owned()),
         });
+        if self.yielding {
+            self.in_flight.set(self.in_flight.get() + 1);
+            self.most_in_flight
+                .set(self.most_in_flight.get().max(self.in_flight.get()));
+            tokio::task::yield_now().await;
+            self.in_flight.set(self.in_flight.get() - 1);
+        }
         match self.failures.get(&what) {
             Some(&(status, code)) => Err(ClientError::Api(Box::new(ApiError {
                 operation,
@@ -222,18 +234,18 @@ impl Fake {
 
 impl Writes for Fake {
     async fn list_users(&self) -> Result<Vec<wire::User>, ClientError> {
-        self.call("ListUsers", "", None)?;
+        self.call("ListUsers", "", None).await?;
         Ok(self.listed_users.clone())
     }
 
     async fn list_groups(&self) -> Result<Vec<wire::Group>, ClientError> {
-        self.call("ListGroups", "", None)?;
+        self.call("ListGroups", "", None).await?;
         Ok(self.listed_groups.clone())
     }
 
     async fn get_user(&self, user_id: &Ocid) -> Result<Response<wire::User>, ClientError> {
         let name = short(user_id.as_str());
-        self.call("GetUser", name, None)?;
+        self.call("GetUser", name, None).await?;
         let mut read = answer(match self.live_object(user_id.as_str()) {
             Some(user) => serde_json::from_value(user).expect("user JSON"),
             None => wire_user(user_id.as_str(), name, &BTreeMap::new()),
@@ -244,7 +256,7 @@ impl Writes for Fake {
 
     async fn get_group(&self, group_id: &Ocid) -> Result<Response<wire::Group>, ClientError> {
         let name = short(group_id.as_str());
-        self.call("GetGroup", name, None)?;
+        self.call("GetGroup", name, None).await?;
         Ok(answer(match self.live_object(group_id.as_str()) {
             Some(group) => serde_json::from_value(group).expect("group JSON"),
             None => wire_group(group_id.as_str(), name),
@@ -252,7 +264,8 @@ impl Writes for Fake {
     }
 
     async fn list_api_keys(&self, user_id: &Ocid) -> Result<Vec<wire::ApiKey>, ClientError> {
-        self.call("ListApiKeys", short(user_id.as_str()), None)?;
+        self.call("ListApiKeys", short(user_id.as_str()), None)
+            .await?;
         if !self.listed_keys.is_empty() {
             return Ok(self.listed_keys.clone());
         }
@@ -268,7 +281,7 @@ impl Writes for Fake {
         details: &wire::CreateGroupDetails,
         token: &RetryToken,
     ) -> Result<Response<wire::Group>, ClientError> {
-        self.call("CreateGroup", &details.name, Some(token))?;
+        self.call("CreateGroup", &details.name, Some(token)).await?;
         self.note_tags(
             format!("CreateGroup {}", details.name),
             details.freeform_tags.as_ref(),
@@ -282,7 +295,7 @@ impl Writes for Fake {
         details: &wire::CreateUserDetails,
         token: &RetryToken,
     ) -> Result<Response<wire::User>, ClientError> {
-        self.call("CreateUser", &details.name, Some(token))?;
+        self.call("CreateUser", &details.name, Some(token)).await?;
         self.note_tags(
             format!("CreateUser {}", details.name),
             details.freeform_tags.as_ref(),
@@ -303,7 +316,7 @@ impl Writes for Fake {
             format!("UpdateUser {name}"),
             if_match_etag.map(str::to_owned),
         ));
-        self.call("UpdateUser", name, None)?;
+        self.call("UpdateUser", name, None).await?;
         self.note_tags(format!("UpdateUser {name}"), details.freeform_tags.as_ref());
         Ok(answer(wire_user(user_id.as_str(), name, &BTreeMap::new())))
     }
@@ -315,7 +328,7 @@ impl Writes for Fake {
         _if_match_etag: Option<&str>,
     ) -> Result<Response<wire::Group>, ClientError> {
         let name = short(group_id.as_str());
-        self.call("UpdateGroup", name, None)?;
+        self.call("UpdateGroup", name, None).await?;
         Ok(answer(wire_group(group_id.as_str(), name)))
     }
 
@@ -326,7 +339,7 @@ impl Writes for Fake {
         _if_match_etag: Option<&str>,
     ) -> Result<Response<wire::User>, ClientError> {
         let name = short(user_id.as_str());
-        self.call("UpdateUserCapabilities", name, None)?;
+        self.call("UpdateUserCapabilities", name, None).await?;
         Ok(answer(wire_user(user_id.as_str(), name, &BTreeMap::new())))
     }
 
@@ -336,7 +349,7 @@ impl Writes for Fake {
         token: &RetryToken,
     ) -> Result<Response<wire::UserGroupMembership>, ClientError> {
         let subject = format!("{}/{}", short(&details.user_id), short(&details.group_id));
-        self.call("AddUserToGroup", &subject, Some(token))?;
+        self.call("AddUserToGroup", &subject, Some(token)).await?;
         let id = format!(
             "ocid1.membership.oc1..created-{}",
             subject.replace('/', ".")
@@ -356,7 +369,8 @@ impl Writes for Fake {
             panic!("the executor lists memberships by user and group only");
         };
         let subject = format!("{}/{}", short(user.as_str()), short(group.as_str()));
-        self.call("ListUserGroupMemberships", &subject, None)?;
+        self.call("ListUserGroupMemberships", &subject, None)
+            .await?;
         if self.member_listed {
             let id = format!("ocid1.membership.oc1..listed-{}", subject.replace('/', "."));
             return Ok(vec![wire_membership(&id, user.as_str(), group.as_str())]);
@@ -379,7 +393,8 @@ impl Writes for Fake {
         membership_id: &Ocid,
         _if_match_etag: Option<&str>,
     ) -> Result<Response<()>, ClientError> {
-        self.call("RemoveUserFromGroup", short(membership_id.as_str()), None)?;
+        self.call("RemoveUserFromGroup", short(membership_id.as_str()), None)
+            .await?;
         if let Some(snapshot) = self.snapshot.borrow_mut().as_mut() {
             snapshot
                 .memberships
@@ -397,7 +412,7 @@ impl Writes for Fake {
         // The test PEMs are `…\nkey-<n>\n…`: the subject names the key by that line.
         let key = details.key.lines().nth(1).unwrap_or_default();
         let subject = format!("{}/{key}", short(user_id.as_str()));
-        self.call("UploadApiKey", &subject, Some(token))?;
+        self.call("UploadApiKey", &subject, Some(token)).await?;
         let n: u32 = key
             .strip_prefix("key-")
             .and_then(|n| n.parse().ok())
@@ -423,7 +438,7 @@ impl Writes for Fake {
         _if_match_etag: Option<&str>,
     ) -> Result<Response<()>, ClientError> {
         let subject = format!("{}/{}", short(user_id.as_str()), fingerprint.as_str());
-        self.call("DeleteApiKey", &subject, None)?;
+        self.call("DeleteApiKey", &subject, None).await?;
         if let Some(keys) = self
             .snapshot
             .borrow_mut()
@@ -444,7 +459,8 @@ impl Writes for Fake {
             "CreateOrResetUIPassword",
             short(user_id.as_str()),
             Some(token),
-        )?;
+        )
+        .await?;
         Ok(answer(wire::UIPassword {
             password: (!self.identity_domains).then(|| SecretString::from(PASSWORD)),
             user_id: Some(user_id.to_string()),
@@ -457,7 +473,8 @@ impl Writes for Fake {
         user_id: &Ocid,
         _if_match_etag: Option<&str>,
     ) -> Result<Response<()>, ClientError> {
-        self.call("DeleteUser", short(user_id.as_str()), None)?;
+        self.call("DeleteUser", short(user_id.as_str()), None)
+            .await?;
         Ok(answer(()))
     }
 
@@ -466,7 +483,8 @@ impl Writes for Fake {
         group_id: &Ocid,
         _if_match_etag: Option<&str>,
     ) -> Result<Response<()>, ClientError> {
-        self.call("DeleteGroup", short(group_id.as_str()), None)?;
+        self.call("DeleteGroup", short(group_id.as_str()), None)
+            .await?;
         Ok(answer(()))
     }
 }
@@ -693,6 +711,18 @@ fn apply(
     apply_revealing(world, changes, fake, dirs, keep_going, None)
 }
 
+/// [`apply`] with up to `parallelism` steps at once (1: each step ends before the next
+/// starts, so the journal's records come in plan order).
+fn apply_with(
+    world: &World,
+    changes: &[Change],
+    fake: &Fake,
+    dirs: &mut Dirs,
+    parallelism: usize,
+) -> (ApplyReport, Vec<u32>) {
+    run_apply(world, changes, fake, dirs, false, None, parallelism)
+}
+
 fn apply_revealing(
     world: &World,
     changes: &[Change],
@@ -700,6 +730,18 @@ fn apply_revealing(
     dirs: &mut Dirs,
     keep_going: bool,
     reveal: Option<&Reveal>,
+) -> (ApplyReport, Vec<u32>) {
+    run_apply(world, changes, fake, dirs, keep_going, reveal, 4)
+}
+
+fn run_apply(
+    world: &World,
+    changes: &[Change],
+    fake: &Fake,
+    dirs: &mut Dirs,
+    keep_going: bool,
+    reveal: Option<&Reveal>,
+    parallelism: usize,
 ) -> (ApplyReport, Vec<u32>) {
     if fake.snapshot.borrow().is_none() {
         fake.snapshot.replace(Some(world.snapshot.clone()));
@@ -723,6 +765,7 @@ fn apply_revealing(
         journal: &mut dirs.journal,
         plan_id: plan_id(changes),
         keep_going,
+        parallelism,
         clock: &clock,
     };
     let mut told = Vec::new();
@@ -897,13 +940,14 @@ fn deletions_use_the_live_ocids_and_empty_the_user_before_deleting_it() {
     let mut dirs = Dirs::new();
     let (report, _) = apply(&world, &changes, &fake, &mut dirs, false);
 
-    // The membership is removed by the OCID the snapshot holds: no look-up is needed.
+    // The membership is removed by the OCID the snapshot holds: no look-up is needed, and
+    // carol is deleted after it. Group old has no member: its deletion waits for nothing.
     assert_eq!(
         fake.seen(),
         [
             "RemoveUserFromGroup carol.ops",
-            "DeleteUser carol",
             "DeleteGroup old",
+            "DeleteUser carol",
         ]
     );
     assert_eq!(
@@ -954,14 +998,18 @@ fn two_users_plan(world: &World) -> Vec<Change> {
 }
 
 #[test]
-fn a_failed_step_stops_the_apply_and_later_steps_are_never_sent() {
+fn a_failed_step_stops_the_apply_and_no_later_step_starts() {
     let world = two_users_world();
     let changes = two_users_plan(&world);
     let fake = Fake::failing(&[("UpdateUser alice", 400, "InvalidParameter")]);
     let mut dirs = Dirs::new();
     let (report, told) = apply(&world, &changes, &fake, &mut dirs, false);
 
-    assert_eq!(fake.seen(), ["CreateGroup ops", "UpdateUser alice"]);
+    // Steps 1 to 3 wait for nothing and start together; 3 was in flight when 2 failed.
+    assert_eq!(
+        fake.seen(),
+        ["CreateGroup ops", "UpdateUser alice", "UpdateUser bob"]
+    );
     let got = statuses(&report);
     assert_eq!(got[0], (1, StepStatus::Done));
     assert!(failed_with(&got[1].1, "400"), "{:?}", got[1]);
@@ -969,20 +1017,29 @@ fn a_failed_step_stops_the_apply_and_later_steps_are_never_sent() {
     assert_eq!(
         got[2..],
         [
-            (3, StepStatus::NotStarted),
+            (3, StepStatus::Done),
             (4, StepStatus::NotStarted),
             (5, StepStatus::NotStarted),
         ]
     );
-    assert_eq!(told, [1, 2, 3, 4, 5], "every step is reported, in order");
+    assert_eq!(told, [1, 2, 3, 4, 5], "every step is reported");
     assert!(!report.succeeded());
-    assert_eq!(report.counts(), counts(1, 1, 3));
-    // The failure is journaled as the outcome of step 2, and nothing after it.
-    let last = dirs.journal.records().last().cloned();
+    assert_eq!(report.counts(), counts(2, 1, 2));
+    // The failure is journaled as the outcome of step 2, and nothing of steps 4 and 5.
+    let records = dirs.journal.records();
     assert!(
-        matches!(&last, Some(Record::Outcome { seq: 2, status, detail: Some(d), .. })
-            if status == "failed" && d.contains("InvalidParameter")),
-        "{last:?}"
+        records.iter().any(
+            |r| matches!(r, Record::Outcome { seq: 2, status, detail: Some(d), .. }
+            if status == "failed" && d.contains("InvalidParameter"))
+        ),
+        "{records:?}"
+    );
+    assert!(
+        !records.iter().any(|r| matches!(
+            r,
+            Record::Intent { seq: 4 | 5, .. } | Record::Outcome { seq: 4 | 5, .. }
+        )),
+        "{records:?}"
     );
 }
 
@@ -1159,6 +1216,176 @@ fn keep_going_skips_only_the_steps_of_the_failed_group() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Independent steps at once
+// ---------------------------------------------------------------------------------------------
+
+/// Users `u0`..`u{n-1}`, each wanting a new description: `n` independent updates.
+fn many_updates_world(n: usize) -> World {
+    (0..n).fold(World::new(), |world, i| {
+        let name = format!("u{i}");
+        world
+            .user(&name)
+            .want(&name, |u| u.description = Some(format!("user {i}")))
+    })
+}
+
+#[test]
+fn independent_steps_run_at_once_up_to_the_parallelism_and_report_in_plan_order() {
+    let world = many_updates_world(9);
+    let changes = world.plan();
+    assert_eq!(changes.len(), 9, "{:?}", steps(&changes));
+    let fake = Fake {
+        yielding: true,
+        ..Fake::default()
+    };
+    let mut dirs = Dirs::new();
+    let (report, told) = apply(&world, &changes, &fake, &mut dirs, false);
+
+    assert_eq!(fake.most_in_flight.get(), 4, "the run's parallelism");
+    assert_eq!(report.counts(), counts(9, 0, 0));
+    let seqs: Vec<u32> = report.steps.iter().map(|s| s.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=9).collect::<Vec<u32>>(),
+        "the report is in plan order"
+    );
+    let mut told_sorted = told.clone();
+    told_sorted.sort_unstable();
+    assert_eq!(told_sorted, seqs, "every step told once");
+    // Every write went out once, each after its own read-back.
+    let writes = fake.seen();
+    assert_eq!(writes.len(), 9, "{writes:?}");
+    for i in 0..9 {
+        let all = fake.seen_all();
+        let read = all.iter().position(|c| c == &format!("GetUser u{i}"));
+        let write = all.iter().position(|c| c == &format!("UpdateUser u{i}"));
+        assert!(read.is_some() && read < write, "u{i}: {all:?}");
+    }
+}
+
+#[test]
+fn with_parallelism_one_the_steps_run_one_after_another() {
+    let world = many_updates_world(3);
+    let changes = world.plan();
+    let fake = Fake {
+        yielding: true,
+        ..Fake::default()
+    };
+    let mut dirs = Dirs::new();
+    let (report, _) = apply_with(&world, &changes, &fake, &mut dirs, 1);
+    assert_eq!(report.counts(), counts(3, 0, 0));
+    assert_eq!(fake.most_in_flight.get(), 1);
+    assert_eq!(
+        fake.seen_all(),
+        [
+            "GetUser u0",
+            "UpdateUser u0",
+            "GetUser u1",
+            "UpdateUser u1",
+            "GetUser u2",
+            "UpdateUser u2"
+        ]
+    );
+}
+
+/// Steps: 1 create group ops, 2 create user carl, 3 update alice, 4 upload alice's key 3,
+/// 5 carl into ops, 6 upload carl's key 4.
+fn chain_world() -> World {
+    World::new()
+        .user("alice")
+        .key("alice", 2)
+        .want_group("ops")
+        .want("alice", |u| {
+            u.description = Some("Alice".into());
+            u.api_keys = keys(&[2, 3]);
+        })
+        .want("carl", |u| {
+            u.groups = groups(&["ops"]);
+            u.api_keys = keys(&[4]);
+        })
+}
+
+#[test]
+fn keep_going_skips_every_step_that_depends_on_a_failed_one_transitively() {
+    let world = chain_world();
+    let changes = world.plan();
+    assert_eq!(
+        steps(&changes),
+        [
+            "1 create_group group.ops".to_owned(),
+            "2 create_user user.carl".to_owned(),
+            "3 update_user user.alice".to_owned(),
+            format!("4 upload_api_key api_key.alice/{}", fp(3)),
+            "5 add_to_group membership.ops/carl".to_owned(),
+            format!("6 upload_api_key api_key.carl/{}", fp(4)),
+        ]
+    );
+    let fake = Fake {
+        yielding: true,
+        ..Fake::failing(&[("CreateGroup ops", 500, "InternalServerError")])
+    };
+    let mut dirs = Dirs::new();
+    let (report, _) = apply(&world, &changes, &fake, &mut dirs, true);
+    let got = statuses(&report);
+    assert!(failed_with(&got[0].1, "InternalServerError"), "{got:?}");
+    assert_eq!(
+        got[1..],
+        [
+            (2, StepStatus::Done),
+            (3, StepStatus::Done),
+            (4, StepStatus::Done),
+            // carl's membership waits for ops; carl's key waits for carl's membership.
+            (5, StepStatus::NotStarted),
+            (6, StepStatus::NotStarted),
+        ]
+    );
+    assert_eq!(
+        fake.seen(),
+        [
+            "CreateGroup ops",
+            "CreateUser carl",
+            "UpdateUser alice",
+            "UploadApiKey alice/key-3"
+        ]
+    );
+}
+
+#[test]
+fn without_keep_going_a_failure_starts_nothing_new_but_lets_steps_in_flight_finish() {
+    let world = chain_world();
+    let changes = world.plan();
+    let fake = Fake {
+        yielding: true,
+        ..Fake::failing(&[("CreateGroup ops", 500, "InternalServerError")])
+    };
+    let mut dirs = Dirs::new();
+    let (report, told) = apply(&world, &changes, &fake, &mut dirs, false);
+    let got = statuses(&report);
+    assert!(failed_with(&got[0].1, "InternalServerError"), "{got:?}");
+    // Steps 1 to 3 start together (parallelism 4, none waits for another); 1 fails while 2
+    // and 3 are in flight: they finish, nothing after them starts.
+    assert_eq!(
+        got[1..],
+        [
+            (2, StepStatus::Done),
+            (3, StepStatus::Done),
+            (4, StepStatus::NotStarted),
+            (5, StepStatus::NotStarted),
+            (6, StepStatus::NotStarted),
+        ]
+    );
+    assert_eq!(
+        told.len(),
+        6,
+        "every step is told, started or not: {told:?}"
+    );
+    assert_eq!(
+        fake.seen(),
+        ["CreateGroup ops", "CreateUser carl", "UpdateUser alice"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Resume from the journal
 // ---------------------------------------------------------------------------------------------
 
@@ -1195,7 +1422,7 @@ fn a_second_apply_of_the_plan_does_not_resend_the_steps_already_done() {
     let changes = resume_plan(&world);
     let mut dirs = Dirs::new();
     let first = Fake::failing(&[("AddUserToGroup alice/ops", 404, "NotAuthorizedOrNotFound")]);
-    let (report, _) = apply(&world, &changes, &first, &mut dirs, false);
+    let (report, _) = apply_with(&world, &changes, &first, &mut dirs, 1);
     assert_eq!(
         first.seen(),
         ["UpdateUser alice", "AddUserToGroup alice/ops"]
@@ -1233,7 +1460,7 @@ fn a_write_with_an_intent_but_no_outcome_is_resent_with_the_same_retry_token() {
     // A first apply that wrote every step...
     let first = Fake::default();
     let mut first_dirs = Dirs::new();
-    let (report, _) = apply(&world, &changes, &first, &mut first_dirs, false);
+    let (report, _) = apply_with(&world, &changes, &first, &mut first_dirs, 1);
     assert!(report.succeeded());
     let sent = first.token_of("AddUserToGroup alice/ops");
     // ...but was killed after step 2's intent: its journal ends there.

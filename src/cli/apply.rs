@@ -175,12 +175,23 @@ fn execute(
         journal,
         plan_id: plan_id.to_owned(),
         keep_going: args.keep_going,
+        parallelism: connected.client.parallelism(),
         clock: &wall_clock,
     };
     let total = plan.changes.len();
     let bar = progress_bar("applying");
     bar.set_length(total as u64);
     let mut err = io::stderr();
+    let started = std::time::Instant::now();
+    let opening = format!(
+        "applying {total} changes, up to {} at once",
+        run.parallelism
+    );
+    if bar.is_hidden() {
+        let _ = writeln!(err, "{opening}");
+    } else {
+        bar.println(opening);
+    }
     let report = live::runtime()?.block_on(apply::execute(
         &target,
         &plan.changes,
@@ -196,6 +207,12 @@ fn execute(
         },
     ));
     bar.finish_and_clear();
+    let _ = writeln!(
+        err,
+        "wrote {} of {total} steps in {:.2} s",
+        report.counts().done,
+        started.elapsed().as_secs_f64()
+    );
     Ok(report)
 }
 

@@ -10,6 +10,7 @@
 pub mod authority;
 pub mod change;
 pub mod diff;
+pub mod graph;
 pub mod order;
 pub mod precondition;
 pub mod saved;

@@ -1363,8 +1363,8 @@ fn an_apply_killed_after_any_step_resumes_without_writing_twice() {
         let password = fs::read_to_string(delivered[0].as_ref().unwrap().path()).unwrap();
 
         // The journal tells the truth: every line is a record, every outcome follows its
-        // intent, at most one write (the killed one) was left open and it was finished later,
-        // and no secret is in it.
+        // intent, at most one write per step in flight (the killed ones) was left open and
+        // each was finished later, and no secret is in it.
         let journal_path = fs::read_dir(live.path().join(".ociam"))
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -1401,16 +1401,18 @@ fn an_apply_killed_after_any_step_resumes_without_writing_twice() {
                 other => panic!("k={k}: unknown record {other}"),
             }
         }
-        assert!(open.len() <= 1, "k={k}: open intents {open:?}");
-        for (_, _, subject) in &open {
-            assert!(
-                done_subjects.contains(subject),
-                "k={k}: the interrupted {subject} was finished later"
-            );
-        }
         assert!(
-            done_subjects.len() >= 11,
-            "k={k}: every step is recorded done: {done_subjects:?}"
+            open.len() <= ociam::oci::client::DEFAULT_PARALLELISM,
+            "k={k}: open intents {open:?}"
+        );
+        // An interrupted write was either finished by the resumed apply (recorded done) or
+        // had reached the emulator, so the re-plan no longer needed it (the tenancy matches
+        // the manifest, checked above): every subject is accounted for.
+        let mut accounted = done_subjects.clone();
+        accounted.extend(open.iter().map(|(_, _, subject)| subject.clone()));
+        assert!(
+            accounted.len() >= 11,
+            "k={k}: every step is recorded done or was interrupted: {accounted:?}"
         );
     }
 }
@@ -1449,11 +1451,16 @@ fn a_killed_apply_of_a_saved_plan_resumes_from_the_journal() {
     }
 }
 
-/// A step the service refuses (two users with one email: OCI keeps emails unique) stops the
-/// apply there: done / failed / not started are reported, exit 1. `--keep-going` goes on with
-/// the steps that touch neither that user nor its group; `--format json` gives the same report.
+/// A step the service refuses (ben's email is amy's: OCI keeps emails unique) stops the apply:
+/// no step starts after it, and done / failed / not started are reported, exit 1 (one step at
+/// a time here, so "after" is plan order). `--keep-going`, at the default parallelism, goes on
+/// with every step that does not depend on ben; `--format json` gives the same report.
 #[test]
 fn a_failed_step_stops_the_apply_unless_keep_going() {
+    let before = "users:
+  - name: amy
+    email: shared@example.com
+";
     let body = "groups:
   - name: crew
 users:
@@ -1466,8 +1473,18 @@ users:
     groups: [crew]
 ";
     let live = Live::start(&[]);
+    live.step("before.yaml", before);
     live.manifest("m.yaml", body);
-    let stopped = live.apply("m.yaml");
+    let secrets = live.secrets.display().to_string();
+    let stopped = live.ociam(&[
+        "apply",
+        "m.yaml",
+        "--auto-approve",
+        "--parallelism",
+        "1",
+        "--secrets-dir",
+        &secrets,
+    ]);
     assert_eq!(stopped.code, 1, "{}", stopped.transcript());
     assert!(
         stopped.stderr.contains("create_user user.ben: FAILED"),
@@ -1490,6 +1507,7 @@ users:
     );
 
     let live = Live::start(&[]);
+    live.step("before.yaml", before);
     live.manifest("m.yaml", body);
     let secrets = live.secrets.display().to_string();
     let kept = live.ociam(&[
@@ -1521,7 +1539,7 @@ users:
         "depends on ben"
     );
     assert_eq!(status("user.cal"), "done", "independent of ben");
-    assert_eq!(status("user.amy"), "done");
+    assert_eq!(status("membership.crew/cal"), "done", "independent of ben");
     assert_eq!(report["summary"]["failed"], 1);
     assert_eq!(report["matches"], false);
     let state = live.state();
