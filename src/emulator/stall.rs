@@ -4,7 +4,8 @@
 //! `delete_user`, `create_group`, `update_group`, `delete_group`, `add_to_group`,
 //! `remove_from_group`) that passes authentication, either **before** it is applied or
 //! **after** it is committed but before it is answered, and prints
-//! `ociam emulator: stalled ACTION #N before|after` to stdout. Tests wait for that line and
+//! `ociam emulator: stalled ACTION #N before|after: PATH` to stdout (the request's path, which
+//! names the object by its OCID). Tests wait for that line and
 //! then kill the client (a kill before or after the request reached the tenancy) or change the
 //! object out of band; a line on the emulator's stdin releases every held request. Without a
 //! release the request is held until the emulator stops. The flag may be repeated.
@@ -139,7 +140,7 @@ impl Stalls {
     }
 
     /// Prints the line tests wait for, then waits for a release.
-    async fn hold(&self, stall: &Stall) {
+    async fn hold(&self, stall: &Stall, path: &str) {
         let mut released = self.released.subscribe();
         let seen = *released.borrow_and_update();
         let when = match stall.when {
@@ -150,7 +151,7 @@ impl Stalls {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(
                 out,
-                "ociam emulator: stalled {} #{} {when}",
+                "ociam emulator: stalled {} #{} {when}: {path}",
                 stall.action, stall.nth
             );
             let _ = out.flush();
@@ -185,18 +186,19 @@ pub(super) async fn layer(State(app): State<AppState>, req: Request, next: Next)
     let Some(stalls) = app.stalls.clone() else {
         return next.run(req).await;
     };
-    let stall = action(req.method(), req.uri().path())
+    let path = req.uri().path().to_owned();
+    let stall = action(req.method(), &path)
         .and_then(|a| stalls.matching(a))
         .cloned();
     match stall {
         None => next.run(req).await,
         Some(stall) if stall.when == When::Before => {
-            stalls.hold(&stall).await;
+            stalls.hold(&stall, &path).await;
             next.run(req).await
         }
         Some(stall) => {
             let resp = next.run(req).await;
-            stalls.hold(&stall).await;
+            stalls.hold(&stall, &path).await;
             resp
         }
     }
