@@ -225,11 +225,11 @@ impl Index {
         };
         let key = (action.clone(), subject.clone(), request.clone());
         self.writes.get(&key) == Some(&i)
-            && !self
+            && self
                 .plans
                 .get(plan)
                 .and_then(|p| p.steps.get(seq))
-                .is_some_and(|s| s.last_outcome > Some(i))
+                .is_none_or(|s| s.last_outcome < Some(i))
     }
 
     /// The indices of the open intents.

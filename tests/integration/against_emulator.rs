@@ -1879,6 +1879,13 @@ fn assert_every_intent_finished(text: &str, context: &str) {
 /// flight: it counts writes per action as the emulator receives them, not plan positions.
 #[test]
 fn every_action_kind_killed_before_or_after_its_write_resumes_and_converges() {
+    every_action_kind_killed_and_resumed("m.yaml");
+}
+
+/// [`every_action_kind_killed_before_or_after_its_write_resumes_and_converges`] for `file`:
+/// the manifest (each resume plans afresh) or its saved plan (each resume applies the same
+/// plan, skipping the steps the journal records as done).
+fn every_action_kind_killed_and_resumed(file: &str) {
     let base = every_action_base();
     let actions = plan_actions(&base.path().join("plan.json"));
     let kinds: BTreeSet<&str> = actions.iter().map(String::as_str).collect();
@@ -1886,7 +1893,7 @@ fn every_action_kind_killed_before_or_after_its_write_resumes_and_converges() {
     // The expected end state, from one uninterrupted apply.
     let expected = {
         let live = every_action_run(&base, &[]);
-        let applied = live.apply("m.yaml");
+        let applied = live.apply(file);
         assert_eq!(applied.code, 0, "{}", applied.transcript());
         objects(&live)
     };
@@ -1897,7 +1904,7 @@ fn every_action_kind_killed_before_or_after_its_write_resumes_and_converges() {
                 let stall = format!("{kind}:{n}:{when}");
                 let context = format!("stall {stall}");
                 let live = every_action_run(&base, &["--latency", "2", "--stall", &stall]);
-                let killed = apply_killed_at_stall(&live, "m.yaml", &format!("{kind} #{n} {when}"));
+                let killed = apply_killed_at_stall(&live, file, &format!("{kind} #{n} {when}"));
                 let after_kill = journal_text(&live);
                 let open = open_intents(&after_kill, &context);
                 assert!(
@@ -1905,7 +1912,7 @@ fn every_action_kind_killed_before_or_after_its_write_resumes_and_converges() {
                     "{context}: the held write's intent is open: {open:?}\n{killed}"
                 );
 
-                let resumed = live.apply("m.yaml");
+                let resumed = live.apply(file);
                 assert_eq!(resumed.code, 0, "{context}\n{}", resumed.transcript());
                 assert!(
                     resumed.stdout.contains(MATCHES) || resumed.stdout.contains("No changes."),
