@@ -1,7 +1,8 @@
 //! The apply journal: an append-only, fsynced JSON-lines file per tenancy recording, before
 //! each write, an **intent** (plan, step, operation, subject, a digest of the request, the
-//! `opc-retry-token`) and after it an **outcome** (done or failed). It holds no secret: no
-//! password, no key material, no request body.
+//! `opc-retry-token`) and after it an **outcome** (done or failed; or `settled`, written by a
+//! later apply for a write a killed one left open, see [`Journal::settle_open`]). It holds no
+//! secret: no password, no key material, no request body.
 //!
 //! A killed apply is resumed from it: a step of the same saved plan with a `done` outcome is
 //! not written again, and a write whose intent has no outcome is re-sent with the **same**

@@ -1,7 +1,9 @@
 //! `ociam apply`: a fresh plan of a manifest, or exactly a saved plan, shown, confirmed and
 //! applied, then verified by reading the tenancy again. Glue: the saved-plan checks are
 //! [`crate::plan::saved`]'s, the executor, its journal and its report are [`crate::apply`]'s;
-//! this file asks the operator, draws progress and prints.
+//! this file asks the operator, draws progress and prints, and tells the journal when to
+//! compact: at open, and once an apply completed (settling writes a killed apply left open
+//! when a fresh plan of the manifest finds the tenancy matching).
 
 use std::io::{self, IsTerminal, Write};
 
