@@ -1,7 +1,9 @@
 //! `ociam apply`: a fresh plan of a manifest, or exactly a saved plan, shown, confirmed and
 //! applied, then verified by reading the tenancy again. Glue: the saved-plan checks are
 //! [`crate::plan::saved`]'s, the executor, its journal and its report are [`crate::apply`]'s;
-//! this file asks the operator, draws progress and prints.
+//! this file asks the operator, draws progress and prints, and tells the journal when to
+//! compact: at open, and once an apply completed (settling writes a killed apply left open
+//! when a fresh plan of the manifest finds the tenancy matching).
 
 use std::io::{self, IsTerminal, Write};
 
@@ -18,6 +20,12 @@ use crate::manifest;
 use crate::model::UserName;
 use crate::plan::{self, Plan, saved};
 use crate::render::Format;
+
+/// Unix seconds of the real clock: the journal dates records (and ages retry tokens and
+/// plans) with it, never with `--now`.
+fn wall_clock() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
 
 /// Asks on the terminal; `Ok(false)` unless the operator types `yes`.
 fn confirm(question: &str) -> Result<bool> {
@@ -49,6 +57,11 @@ pub(super) fn cmd_apply(args: &ApplyArgs, clock: Clock) -> Result<u8> {
         (plan, Some(loaded), live)
     };
     let mut journal = Journal::open(&args.journal_dir, live.state.tenancy.as_str())?;
+    // Plans settled more than a retry-token TTL ago are dropped (see `journal`); a failure
+    // leaves the journal as it was, so the apply goes on.
+    if let Err(e) = journal.compact(wall_clock()) {
+        writeln!(io::stderr(), "warning: {e}; it was not compacted")?;
+    }
     let plan_id = apply::plan_id(&plan.changes);
     if loaded.is_none() {
         // Objects that an interrupted run of this same plan already changed moved because of
@@ -86,6 +99,12 @@ pub(super) fn cmd_apply(args: &ApplyArgs, clock: Clock) -> Result<u8> {
         return Ok(EXIT_REJECTED);
     }
     if plan.is_empty() {
+        if loaded.is_some() {
+            // The tenancy already matches the manifest: see `settle_open` below.
+            if let Err(e) = journal.settle_open(&plan_id, wall_clock()) {
+                writeln!(io::stderr(), "warning: {e}")?;
+            }
+        }
         return Ok(EXIT_OK);
     }
     if !args.auto_approve {
@@ -119,6 +138,18 @@ pub(super) fn cmd_apply(args: &ApplyArgs, clock: Clock) -> Result<u8> {
     } else {
         EXIT_ERROR
     };
+    if report.succeeded() {
+        // The tenancy matches the manifest: writes an earlier, killed apply left open are in
+        // it or needless. Then every step is done: the plan's records are no longer needed.
+        let settled = if loaded.is_some() && code == EXIT_OK {
+            journal.settle_open(&plan_id, wall_clock()).map(drop)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = settled.and_then(|()| journal.complete(&plan_id, wall_clock()).map(drop)) {
+            writeln!(io::stderr(), "warning: {e}; it was not compacted")?;
+        }
+    }
     if json {
         let document = report.document(&plan.tenancy, &plan_id, code == EXIT_OK);
         let mut text = serde_json::to_vec_pretty(&document)?;
@@ -169,8 +200,6 @@ fn execute(
             None
         },
     };
-    // The journal dates records (and ages retry tokens) with the real clock, never `--now`.
-    let wall_clock = || jiff::Timestamp::now().as_second();
     let mut run = apply::Run {
         journal,
         plan_id: plan_id.to_owned(),

@@ -400,4 +400,8 @@ pub(super) struct EmulatorArgs {
     /// email, a password reset emails a link instead of returning a password (kept in DIR).
     #[arg(long)]
     pub(super) identity_domains: bool,
+    /// Test aid: hold the N-th write of ACTION before it is applied or after it is committed
+    /// (see `emulator::stall`).
+    #[arg(long, value_name = "ACTION:N:before|after", hide = true)]
+    pub(super) stall: Vec<emulator::stall::Stall>,
 }

@@ -225,6 +225,7 @@ fn cmd_emulator(args: EmulatorArgs, clock: Clock) -> Result<u8> {
         allow_non_loopback: args.allow_non_loopback,
         time_offset_ms: clock.offset_ms,
         identity_domains: args.identity_domains,
+        stalls: args.stall,
     })?;
     Ok(EXIT_OK)
 }

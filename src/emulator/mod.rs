@@ -8,7 +8,8 @@
 //! the tokio runtime, the clock and randomness (request ids, one-time passwords, a new data
 //! directory's tenancy OCID, fault injection). The pieces: [`store`] (durable tenancy and the rules), [`auth`] (request
 //! signatures), [`handlers`] (thin axum handlers), [`http`] (error bodies, extractors, decoding), `middleware` (request ids, faults),
-//! [`ratelimit`] (the `--rate-limit` token bucket), `datadir` (lock, bootstrap files, the
+//! [`ratelimit`] (the `--rate-limit` token bucket), [`stall`] (a test aid: the hidden `--stall`
+//! that holds one write before or after it is applied), `datadir` (lock, bootstrap files, the
 //! tenancy OCID of a new data directory), [`embedded`] (the in-process emulator of
 //! `--emulator`).
 //!
@@ -22,6 +23,7 @@ pub mod handlers;
 pub mod http;
 mod middleware;
 pub mod ratelimit;
+pub mod stall;
 pub mod store;
 
 use std::future::Future;
@@ -82,6 +84,8 @@ pub struct Config {
     /// ListDomains answers, CreateUser needs an email, and CreateOrResetUIPassword returns no
     /// password (OCI emails a reset link).
     pub identity_domains: bool,
+    /// Writes to hold (a test aid, see [`stall`]); empty: none.
+    pub stalls: Vec<stall::Stall>,
 }
 
 impl Default for Config {
@@ -98,6 +102,7 @@ impl Default for Config {
             allow_non_loopback: false,
             time_offset_ms: 0,
             identity_domains: false,
+            stalls: Vec::new(),
         }
     }
 }
@@ -231,6 +236,7 @@ pub struct AppState {
     latency_ms: u64,
     fail_rate: f64,
     throttle: Option<Arc<Mutex<ratelimit::TokenBucket>>>,
+    stalls: Option<Arc<stall::Stalls>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -241,6 +247,7 @@ impl std::fmt::Debug for AppState {
             .field("latency_ms", &self.latency_ms)
             .field("fail_rate", &self.fail_rate)
             .field("throttle", &self.throttle)
+            .field("stalls", &self.stalls)
             .finish_non_exhaustive()
     }
 }
@@ -259,6 +266,7 @@ impl AppState {
             store,
             clock,
             throttle,
+            stalls: stall::Stalls::new(&config.stalls),
             page_size: config.page_size.max(1),
             skew_check: config.skew_check,
             latency_ms: config.latency_ms,
@@ -277,6 +285,10 @@ impl AppState {
 /// limit, request ids and the 64 KiB body limit.
 pub fn app(state: AppState) -> Router {
     handlers::routes()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            stall::layer,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate_layer,
@@ -434,6 +446,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), EmulatorError> {
     let emulator = Emulator::start(config).await?;
+    if let Some(stalls) = &emulator.state.stalls {
+        stalls.release_on_stdin();
+    }
     let banner = format!(
         "ociam emulator listening on {url} (data: {data})\n\
          oci config: {config} (profile DEFAULT); try: oci --config-file {config} --endpoint {url} iam user list\n",

@@ -19,7 +19,7 @@ use ociam::oci::client::{IdentityClient, MembershipFilter};
 use ociam::oci::wire;
 use serde_json::{Value, json};
 
-use crate::util::{Emulator, Outcome, days_from, root, run_at, run_in};
+use crate::util::{Emulator, Outcome, copy_dir, days_from, root, run_at, run_in};
 
 const MATCHES: &str = "The tenancy now matches the manifest.";
 
@@ -95,7 +95,11 @@ impl Live {
     /// [`Live::start`] with the emulator and every command at `OCIAM_NOW=now` (`None`: the
     /// inherited clock).
     fn start_at(extra: &[&str], now: Option<&str>) -> Self {
-        let emu = Emulator::start_at(extra, now);
+        Self::on(Emulator::start_at(extra, now), now)
+    }
+
+    /// A fresh working directory against the running emulator `emu`.
+    fn on(emu: Emulator, now: Option<&str>) -> Self {
         let tenancy = config_value(&emu.config_file(), "tenancy");
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("keys")).unwrap();
@@ -1256,19 +1260,6 @@ fn the_readme_quick_start_runs_as_written() {
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Journal and resume
 
@@ -1363,57 +1354,15 @@ fn an_apply_killed_after_any_step_resumes_without_writing_twice() {
         let password = fs::read_to_string(delivered[0].as_ref().unwrap().path()).unwrap();
 
         // The journal tells the truth: every line is a record, every outcome follows its
-        // intent, at most one write per step in flight (the killed ones) was left open and
-        // each was finished later, and no secret is in it.
-        let journal_path = fs::read_dir(live.path().join(".ociam"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
-            .expect("a journal");
-        let text = fs::read_to_string(&journal_path).unwrap();
+        // intent, every write the kill left open was finished later (re-sent and done, or
+        // settled once the tenancy matched), and no secret is in it. (The resumed plan's own
+        // records are compacted away once it completes, unless they finish a killed write.)
+        let text = journal_text(&live);
         assert!(
             !text.contains(password.trim()),
             "k={k}: the journal holds no password"
         );
-        let records: Vec<Value> = text
-            .lines()
-            .filter(|l| !l.is_empty())
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        let mut open: Vec<(String, u64, String)> = Vec::new();
-        let mut done_subjects = std::collections::BTreeSet::new();
-        for r in &records {
-            let key = (
-                r["plan"].as_str().unwrap().to_owned(),
-                r["seq"].as_u64().unwrap(),
-                r["subject"].as_str().unwrap().to_owned(),
-            );
-            match r["type"].as_str().unwrap() {
-                "intent" => open.push(key),
-                "outcome" => {
-                    let at = open.iter().position(|o| o.0 == key.0 && o.1 == key.1);
-                    assert!(at.is_some(), "k={k}: outcome without intent: {r}");
-                    open.remove(at.unwrap());
-                    if r["status"] == "done" {
-                        done_subjects.insert(key.2);
-                    }
-                }
-                other => panic!("k={k}: unknown record {other}"),
-            }
-        }
-        assert!(
-            open.len() <= ociam::oci::client::DEFAULT_PARALLELISM,
-            "k={k}: open intents {open:?}"
-        );
-        // An interrupted write was either finished by the resumed apply (recorded done) or
-        // had reached the emulator, so the re-plan no longer needed it (the tenancy matches
-        // the manifest, checked above): every subject is accounted for.
-        let mut accounted = done_subjects.clone();
-        accounted.extend(open.iter().map(|(_, _, subject)| subject.clone()));
-        assert!(
-            accounted.len() >= 11,
-            "k={k}: every step is recorded done or was interrupted: {accounted:?}"
-        );
+        assert_every_intent_finished(&text, &format!("k={k}"));
     }
 }
 
@@ -1685,4 +1634,462 @@ fn with_identity_domains_a_reset_is_an_emailed_link_and_an_email_is_required() {
     );
     let written = fs::read_dir(&live.secrets).map_or(0, Iterator::count);
     assert_eq!(written, 0, "no password file: {}", applied.transcript());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every action kind, killed before and after its write reached the emulator
+
+/// The tenancy the every-action plan starts from.
+const EVERY_BASE: &str = "groups:
+  - name: renamed
+    description: old
+  - name: doomed
+  - name: team
+users:
+  - name: upd
+    description: old
+    groups: [team]
+  - name: caps
+    api_keys:
+      - file: keys/caps-1.pem
+  - name: pw
+  - name: zed
+";
+
+/// From [`EVERY_BASE`], a plan with every action kind.
+const EVERY_ACTION: &str = "groups:
+  - name: renamed
+    description: new
+  - name: doomed
+    state: absent
+  - name: team
+  - name: fresh
+users:
+  - name: upd
+    description: new
+    groups: []
+  - name: caps
+    capabilities: { api_keys: true, console_password: false }
+    api_keys:
+      - file: keys/caps-2.pem
+  - name: pw
+    groups: [team]
+    console_password:
+      reset: 1
+  - name: zed
+    state: absent
+  - name: newbie
+    groups: [fresh]
+    api_keys:
+      - file: keys/newbie.pem
+";
+
+/// The base tenancy (applied, emulator stopped: its data directory can be copied) and a
+/// working directory holding the keys, `m.yaml` (every action) and `plan.json` (its plan).
+fn every_action_base() -> Live {
+    let mut base = Live::start(&[]);
+    for name in ["caps-1", "caps-2", "newbie"] {
+        base.key(name);
+    }
+    base.step("base.yaml", EVERY_BASE);
+    base.manifest("m.yaml", EVERY_ACTION);
+    let planned = base.ociam(&["plan", "m.yaml", "--out", "plan.json"]);
+    assert_eq!(planned.code, 0, "{}", planned.transcript());
+    base.emu.stop();
+    base
+}
+
+/// A run against a copy of `base`'s (stopped) emulator, started with `extra`, in a new working
+/// directory holding copies of `base`'s keys and top-level files (manifests, saved plans).
+fn every_action_run(base: &Live, extra: &[&str]) -> Live {
+    let live = Live::on(Emulator::start_from(base.emu.data.path(), extra), None);
+    copy_dir(&base.path().join("keys"), &live.path().join("keys"));
+    for entry in fs::read_dir(base.path()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            fs::copy(entry.path(), live.path().join(entry.file_name())).unwrap();
+        }
+    }
+    live
+}
+
+/// The journal file of `live`'s working directory, as text (empty when there is none yet).
+fn journal_text(live: &Live) -> String {
+    let Ok(entries) = fs::read_dir(live.path().join(".ociam")) else {
+        return String::new();
+    };
+    entries
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .map(|p| fs::read_to_string(p).unwrap())
+        .unwrap_or_default()
+}
+
+/// Every line of a journal is a record and every outcome follows an open intent of its step;
+/// returns the intents left open: `(seq, action, subject, request)`.
+fn open_intents(text: &str, context: &str) -> Vec<(u64, String, String, String)> {
+    let mut open: Vec<(String, u64, String, String, String)> = Vec::new();
+    for line in text.lines() {
+        let r: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("{context}: not a record ({e}): {line}"));
+        let (plan, seq) = (r["plan"].as_str().unwrap(), r["seq"].as_u64().unwrap());
+        match r["type"].as_str().unwrap() {
+            "intent" => open.push((
+                plan.to_owned(),
+                seq,
+                r["action"].as_str().unwrap().to_owned(),
+                r["subject"].as_str().unwrap().to_owned(),
+                r["request"].as_str().unwrap().to_owned(),
+            )),
+            "outcome" => {
+                let at = open
+                    .iter()
+                    .position(|o| o.0 == plan && o.1 == seq)
+                    .unwrap_or_else(|| panic!("{context}: outcome without an intent: {line}"));
+                open.remove(at);
+            }
+            other => panic!("{context}: unknown record {other}"),
+        }
+    }
+    open.into_iter()
+        .map(|(_, s, a, u, q)| (s, a, u, q))
+        .collect()
+}
+
+/// Starts `apply FILE` as a child process, waits until the emulator holds the write `stall`
+/// names, and SIGKILLs the apply; returns what it printed to stderr.
+fn apply_killed_at_stall(live: &Live, file: &str, stall: &str) -> String {
+    use std::io::Read as _;
+    let config = live.emu.config_file().display().to_string();
+    let secrets = live.secrets.display().to_string();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ociam"))
+        .current_dir(live.path())
+        .args(["apply", file, "--auto-approve", "--secrets-dir", &secrets])
+        .args(["--config-file", &config, "--endpoint", &live.emu.url])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    live.emu.wait_for_line(&format!("stalled {stall}"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap()
+}
+
+/// The snapshot's objects as comparable names: users, groups, `user/group` memberships and
+/// `user/fingerprint` keys, each listed as often as the tenancy holds it.
+fn objects(live: &Live) -> Vec<String> {
+    let out = live.ociam(&["snapshot"]);
+    assert_eq!(out.code, 0, "snapshot\n{}", out.transcript());
+    let snap: Value = serde_json::from_str(&out.stdout).unwrap();
+    let name_of = |list: &str, id: &Value| -> String {
+        snap[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| &o["id"] == id)
+            .map_or("?".to_owned(), |o| o["name"].as_str().unwrap().to_owned())
+    };
+    let mut all = Vec::new();
+    for u in snap["users"].as_array().unwrap() {
+        all.push(format!("user {}", u["name"].as_str().unwrap()));
+    }
+    for g in snap["groups"].as_array().unwrap() {
+        all.push(format!("group {}", g["name"].as_str().unwrap()));
+    }
+    for m in snap["memberships"].as_array().unwrap() {
+        all.push(format!(
+            "member {}/{}",
+            name_of("users", &m["userId"]),
+            name_of("groups", &m["groupId"])
+        ));
+    }
+    for (owner, keys) in snap["api_keys"].as_object().unwrap() {
+        for k in keys.as_array().unwrap() {
+            all.push(format!(
+                "key {}/{}",
+                name_of("users", &Value::String(owner.clone())),
+                k["fingerprint"].as_str().unwrap()
+            ));
+        }
+    }
+    all.sort();
+    all
+}
+
+/// The actions of a saved plan's steps, in order.
+fn plan_actions(plan_file: &Path) -> Vec<String> {
+    let plan: Value = serde_json::from_str(&fs::read_to_string(plan_file).unwrap()).unwrap();
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// After a resume: every outcome follows its intent, none failed, and every intent is finished:
+/// by an outcome of its step (`done`, or `settled` once the tenancy matched the manifest), or
+/// by a later intent of the same write (action, subject, request) that is.
+fn assert_every_intent_finished(text: &str, context: &str) {
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{context}: {e}: {l}")))
+        .collect();
+    let step = |r: &Value| (r["plan"].clone(), r["seq"].clone());
+    let write = |r: &Value| {
+        (
+            r["action"].clone(),
+            r["subject"].clone(),
+            r["request"].clone(),
+        )
+    };
+    let closed = |i: usize| {
+        records[i + 1..]
+            .iter()
+            .any(|r| r["type"] == "outcome" && step(r) == step(&records[i]))
+    };
+    for (i, r) in records.iter().enumerate() {
+        match r["type"].as_str() {
+            Some("outcome") => {
+                assert!(
+                    records[..i]
+                        .iter()
+                        .any(|o| o["type"] == "intent" && step(o) == step(r)),
+                    "{context}: outcome without an intent: {r}"
+                );
+                assert!(
+                    r["status"] == "done" || r["status"] == "settled",
+                    "{context}: {r}"
+                );
+            }
+            Some("intent") => {
+                let finished = closed(i)
+                    || records.iter().enumerate().skip(i + 1).any(|(j, later)| {
+                        later["type"] == "intent" && write(later) == write(r) && closed(j)
+                    });
+                assert!(finished, "{context}: an intent never finished: {r}\n{text}");
+            }
+            _ => panic!("{context}: unknown record {r}"),
+        }
+    }
+}
+
+/// Kill test over every action kind: a manifest whose plan has every action (creates,
+/// updates, capabilities, key uploads and deletes, memberships added and removed, a password
+/// reset, user and group deletes) is applied with the emulator holding one write, before it
+/// is applied or after it is committed, and the apply is SIGKILLed while the write is held;
+/// this for every write of the plan, both ways. Applying the manifest again must converge:
+/// exit 0, no failed step, the re-plan empty, every object once (one user or group per name,
+/// one key per fingerprint, one membership per pair, one password file), and the journal
+/// consistent: after the kill every outcome follows its intent and the held write's intent is
+/// open; after the resume every intent is finished (re-sent and done, or settled because the
+/// write was already in the tenancy); no secret is ever in it. Holds with several steps in
+/// flight: it counts writes per action as the emulator receives them, not plan positions.
+#[test]
+fn every_action_kind_killed_before_or_after_its_write_resumes_and_converges() {
+    every_action_kind_killed_and_resumed("m.yaml");
+}
+
+/// [`every_action_kind_killed_before_or_after_its_write_resumes_and_converges`] for `file`:
+/// the manifest (each resume plans afresh) or its saved plan (each resume applies the same
+/// plan, skipping the steps the journal records as done).
+fn every_action_kind_killed_and_resumed(file: &str) {
+    let base = every_action_base();
+    let actions = plan_actions(&base.path().join("plan.json"));
+    let kinds: BTreeSet<&str> = actions.iter().map(String::as_str).collect();
+    assert_eq!(kinds.len(), 12, "every action kind: {actions:?}");
+    // The expected end state, from one uninterrupted apply.
+    let expected = {
+        let live = every_action_run(&base, &[]);
+        let applied = live.apply(file);
+        assert_eq!(applied.code, 0, "{}", applied.transcript());
+        objects(&live)
+    };
+    for kind in &kinds {
+        let count = actions.iter().filter(|a| a == kind).count();
+        for n in 1..=count {
+            for when in ["before", "after"] {
+                let stall = format!("{kind}:{n}:{when}");
+                let context = format!("stall {stall}");
+                let live = every_action_run(&base, &["--latency", "2", "--stall", &stall]);
+                let killed = apply_killed_at_stall(&live, file, &format!("{kind} #{n} {when}"));
+                let after_kill = journal_text(&live);
+                let open = open_intents(&after_kill, &context);
+                assert!(
+                    open.iter().any(|o| o.1 == **kind),
+                    "{context}: the held write's intent is open: {open:?}\n{killed}"
+                );
+
+                let resumed = live.apply(file);
+                assert_eq!(resumed.code, 0, "{context}\n{}", resumed.transcript());
+                assert!(
+                    resumed.stdout.contains(MATCHES) || resumed.stdout.contains("No changes."),
+                    "{context}\n{}",
+                    resumed.transcript()
+                );
+                assert!(
+                    !resumed.stderr.contains("FAILED"),
+                    "{context}\n{}",
+                    resumed.transcript()
+                );
+                let replan = live.ociam(&["plan", "m.yaml", "--detailed-exitcode"]);
+                assert_eq!(replan.code, 0, "{context}\n{}", replan.transcript());
+                assert_eq!(objects(&live), expected, "{context}: every object once");
+                let delivered: Vec<_> = fs::read_dir(&live.secrets).unwrap().collect();
+                assert_eq!(delivered.len(), 1, "{context}: one password file");
+                let password = fs::read_to_string(delivered[0].as_ref().unwrap().path()).unwrap();
+                let after_resume = journal_text(&live);
+                for text in [&after_kill, &after_resume] {
+                    assert!(
+                        !text.contains(password.trim()),
+                        "{context}: the journal holds no password"
+                    );
+                }
+                assert_every_intent_finished(&after_resume, &context);
+            }
+        }
+    }
+}
+
+/// An object changed out of band *during* an apply, between the apply's read-back of it and
+/// its write, is refused at its step by `if-match` ("moved since the plan", exit 1), and
+/// nothing else is rolled back or lost: with `--keep-going` every other step is done and the
+/// out-of-band change stays; a later apply of the same manifest then finishes the job. The
+/// emulator holds the apply's user update (`--stall update_user:1:before`, after apply read
+/// the user back and took its ETag) while another client changes that user.
+#[test]
+fn an_object_changed_during_an_apply_is_refused_at_its_step_and_nothing_else_is_lost() {
+    let mut base = Live::start(&[]);
+    base.key("newbie");
+    base.step(
+        "base.yaml",
+        "groups:
+  - name: crew
+    description: old
+users:
+  - name: victim
+    description: old
+  - name: other
+",
+    );
+    let victim = base.user_id("victim");
+    base.manifest(
+        "m.yaml",
+        "groups:
+  - name: crew
+    description: new
+  - name: fresh
+users:
+  - name: victim
+    description: new
+  - name: other
+    groups: [crew, fresh]
+  - name: newbie
+    groups: [fresh]
+    api_keys:
+      - file: keys/newbie.pem
+",
+    );
+    base.emu.stop();
+    let mut live = every_action_run(&base, &["--stall", "update_user:1:before"]);
+
+    use std::io::Read as _;
+    let config = live.emu.config_file().display().to_string();
+    let secrets = live.secrets.display().to_string();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ociam"))
+        .current_dir(live.path())
+        .args(["apply", "m.yaml", "--auto-approve", "--keep-going"])
+        .args(["--secrets-dir", &secrets])
+        .args(["--config-file", &config, "--endpoint", &live.emu.url])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let stdout = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = out.read_to_string(&mut text);
+        text
+    });
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = err.read_to_string(&mut text);
+        text
+    });
+    let held = live.emu.wait_for_line("stalled update_user #1 before");
+    assert!(
+        held.contains(victim.as_str()),
+        "the victim's update is held: {held}"
+    );
+    let details = wire::UpdateUserDetails {
+        description: Some("changed by someone else".into()),
+        ..Default::default()
+    };
+    block_on(live.client().update_user(&victim, &details, None)).unwrap();
+    live.emu.release();
+    let status = child.wait().unwrap();
+    let applied = Outcome {
+        code: status.code().unwrap_or(-1),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
+    assert_eq!(applied.code, 1, "{}", applied.transcript());
+    let refused = applied
+        .stderr
+        .lines()
+        .find(|l| l.contains("update_user user.victim: FAILED"))
+        .unwrap_or_else(|| panic!("the step is refused\n{}", applied.transcript()));
+    assert!(
+        refused.contains("moved since the plan") && refused.contains("user.victim"),
+        "{refused}"
+    );
+    for other in [
+        "update_group group.crew: done",
+        "create_group group.fresh: done",
+        "create_user user.newbie: done",
+        "add_to_group membership.crew/other: done",
+        "add_to_group membership.fresh/other: done",
+        "add_to_group membership.fresh/newbie: done",
+        "upload_api_key api_key.newbie/",
+    ] {
+        assert!(
+            applied
+                .stderr
+                .lines()
+                .any(|l| l.contains(other) && l.ends_with("done")),
+            "`{other}` is done\n{}",
+            applied.transcript()
+        );
+    }
+    let state = live.state();
+    assert_eq!(
+        state.users[&user("victim")].description,
+        "changed by someone else",
+        "the out-of-band change stays"
+    );
+    assert_eq!(state.groups[&GroupName::new("crew")].description, "new");
+    assert!(member(&state, "other", "crew") && member(&state, "other", "fresh"));
+    assert!(member(&state, "newbie", "fresh"));
+    assert_eq!(keys_of(&state, "newbie").len(), 1);
+    // Nothing was rolled back: the next apply has only the refused step left.
+    let replan = live.ociam(&["plan", "m.yaml"]);
+    assert!(
+        replan
+            .stdout
+            .contains("Plan: 0 to create, 1 to update, 0 to delete."),
+        "{}",
+        replan.transcript()
+    );
+    let again = live.apply("m.yaml");
+    assert_eq!(again.code, 0, "{}", again.transcript());
+    assert!(again.stdout.contains(MATCHES), "{}", again.transcript());
 }

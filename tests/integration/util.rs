@@ -123,6 +123,10 @@ pub struct Emulator {
     pub data: tempfile::TempDir,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
+    /// The lines it prints to stdout after the banner (`--stall` reports).
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Its stdin: a line releases the writes `--stall` holds.
+    stdin: Option<std::process::ChildStdin>,
 }
 
 impl Emulator {
@@ -136,13 +140,47 @@ impl Emulator {
     /// check keeps the real clock), or the inherited clock for `None`.
     pub fn start_at(extra: &[&str], now: Option<&str>) -> Self {
         let data = tempfile::tempdir().unwrap();
-        let (child, url) = Self::spawn(data.path(), extra, now);
-        Self { child, data, url }
+        Self::spawn(data, extra, now)
     }
 
-    /// Starts `ociam emulator --data DIR` (at `OCIAM_NOW=now` when given), returning the
-    /// process and its URL.
-    fn spawn(data: &Path, extra: &[&str], now: Option<&str>) -> (std::process::Child, String) {
+    /// Starts an emulator on a copy of data directory `from` (taken while no emulator runs
+    /// on it): the same tenancy, objects and admin (whose key stays in `from`).
+    pub fn start_from(from: &Path, extra: &[&str]) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        copy_dir(from, data.path());
+        Self::spawn(data, extra, None)
+    }
+
+    /// Stops the emulator (SIGKILL) and waits for it; its data directory stays.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits until the emulator prints a line containing `needle` and returns it. Panics if
+    /// the emulator exits first, or after a minute (a failsafe against a hung test, not a
+    /// synchronisation).
+    pub fn wait_for_line(&self, needle: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(std::time::Duration::from_secs(60)) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("the emulator never printed `{needle}`: {e}"),
+            }
+        }
+    }
+
+    /// Releases every write `--stall` holds.
+    pub fn release(&mut self) {
+        use std::io::Write as _;
+        let stdin = self.stdin.as_mut().expect("the emulator's stdin");
+        stdin.write_all(b"release\n").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Starts `ociam emulator --data DIR` (at `OCIAM_NOW=now` when given) and waits for its
+    /// URL.
+    fn spawn(data: tempfile::TempDir, extra: &[&str], now: Option<&str>) -> Self {
         use std::io::BufRead as _;
         let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ociam"));
         if let Some(now) = now {
@@ -150,8 +188,9 @@ impl Emulator {
         }
         let mut child = command
             .args(["emulator", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
+            .arg(data.path())
             .args(extra)
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .spawn()
@@ -167,9 +206,22 @@ impl Emulator {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
         };
-        // Keep draining stdout so the emulator never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        (child, url)
+        // Keep draining stdout so the emulator never blocks on a full pipe; the lines go to
+        // `wait_for_line`.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let stdin = child.stdin.take();
+        Self {
+            child,
+            data,
+            url,
+            lines: rx,
+            stdin,
+        }
     }
 
     /// The `oci-config` the emulator wrote for its admin.
@@ -180,8 +232,21 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
+    }
+}
+
+/// Copies directory `from` into `to` (created), recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
     }
 }
 
