@@ -127,6 +127,32 @@ impl Ids {
         Ok((name, id))
     }
 
+    /// An earlier run of this plan did `change`: the objects it wrote are as this apply read
+    /// them at its start (`live`), not as the plan saw them, so later steps compare with that.
+    fn done_earlier(&mut self, change: &Change, live: &State) {
+        let Some(name) = change.user.clone() else {
+            return;
+        };
+        match change.action {
+            Action::UploadApiKey | Action::DeleteApiKey => {
+                self.keys.entry(name.clone()).or_insert_with(|| {
+                    live.api_keys
+                        .get(&name)
+                        .map(|k| k.keys().cloned().collect())
+                        .unwrap_or_default()
+                });
+            }
+            Action::CreateUser
+            | Action::UpdateUser
+            | Action::UpdateCapabilities
+            | Action::ResetConsolePassword => {
+                self.user_etags.entry(name.clone()).or_insert(None);
+                self.stale_etags.insert(name);
+            }
+            _ => {}
+        }
+    }
+
     fn group(&self, change: &Change) -> Result<(GroupName, Ocid), String> {
         let name = change.group.clone().ok_or("the step names no group")?;
         let id = self
@@ -317,6 +343,10 @@ pub async fn execute<W: Writes>(
             };
             let mut step = StepReport::not_started(&changes[i]);
             if done.contains_key(&changes[i].seq) {
+                shared
+                    .ids
+                    .borrow_mut()
+                    .done_earlier(&changes[i], target.live);
                 step.status = StepStatus::DoneEarlier;
             } else if schedule.doomed[i] {
                 // Skipped: a step it depends on failed (only reached with keep_going).
@@ -860,7 +890,7 @@ async fn run_change<W: Writes>(
             let known = ids.borrow().memberships.get(&key).cloned();
             let id = match known {
                 Some(id) => id,
-                None => client
+                None => match client
                     .list_user_group_memberships(MembershipFilter::UserAndGroup {
                         user: &user_id,
                         group: &group_id,
@@ -869,8 +899,14 @@ async fn run_change<W: Writes>(
                     .map_err(api)?
                     .into_iter()
                     .next()
-                    .map(|m| Ocid::new(m.id))
-                    .ok_or_else(|| format!("{} is not a member of {}", key.user, key.group))?,
+                {
+                    Some(m) => Ocid::new(m.id),
+                    // The interrupted removal went through before this apply read.
+                    None if attempt.interrupted => return Ok(()),
+                    None => {
+                        return Err(format!("{} is not a member of {}", key.user, key.group));
+                    }
+                },
             };
             let sent = client.remove_user_from_group(&id, None).await;
             let still_member = async {
@@ -986,6 +1022,15 @@ async fn run_change<W: Writes>(
             record_reset(client, ids, name, &id, reset).await?;
         }
         Action::DeleteUser => {
+            if attempt.interrupted
+                && change
+                    .user
+                    .as_ref()
+                    .is_some_and(|u| !ids.borrow().users.contains_key(u))
+            {
+                // This apply's read found it gone: the interrupted delete went through.
+                return Ok(());
+            }
             let if_match = user_if_match(client, ids, change, attempt).await?;
             let (name, id) = ids.borrow().user(change)?;
             let sent = client.delete_user(&id, if_match.as_deref()).await;
@@ -997,6 +1042,15 @@ async fn run_change<W: Writes>(
             ids.borrow_mut().users.remove(&name);
         }
         Action::DeleteGroup => {
+            if attempt.interrupted
+                && change
+                    .group
+                    .as_ref()
+                    .is_some_and(|g| !ids.borrow().groups.contains_key(g))
+            {
+                // This apply's read found it gone: the interrupted delete went through.
+                return Ok(());
+            }
             let if_match = group_if_match(client, ids, change, attempt).await?;
             let (name, id) = ids.borrow().group(change)?;
             let sent = client.delete_group(&id, if_match.as_deref()).await;

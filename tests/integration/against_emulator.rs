@@ -2093,3 +2093,9 @@ users:
     assert_eq!(again.code, 0, "{}", again.transcript());
     assert!(again.stdout.contains(MATCHES), "{}", again.transcript());
 }
+
+/// The every-action kill test resumed by applying the same saved plan.
+#[test]
+fn every_action_kind_killed_in_a_saved_plan_resumes_and_converges() {
+    every_action_kind_killed_and_resumed("plan.json");
+}
