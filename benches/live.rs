@@ -201,7 +201,7 @@ struct PlanFiles {
 fn live_groups(u: usize) -> Vec<usize> {
     let first = u % PLAN_FILE_GROUPS;
     let second = (u * 7 + 13) % PLAN_FILE_GROUPS;
-    if u % 3 == 0 && second != first {
+    if u.is_multiple_of(3) && second != first {
         vec![first, second]
     } else {
         vec![first]

@@ -391,7 +391,7 @@ impl Snapshot {
     /// borrowed, sorted views, so a large snapshot is neither cloned nor serialized whole.
     #[must_use]
     pub fn digest(&self) -> String {
-        fn by<'a, T>(items: &'a [T], key: impl Fn(&T) -> &str) -> Vec<&'a T> {
+        fn by<T>(items: &[T], key: impl Fn(&T) -> &str) -> Vec<&T> {
             let mut sorted: Vec<&T> = items.iter().collect();
             sorted.sort_by(|a, b| key(a).cmp(key(b)));
             sorted
