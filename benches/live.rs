@@ -8,9 +8,13 @@
 //!    (new users with memberships, description updates, key deletions);
 //! 4. **apply**: the write phase of `ociam apply` of those 500 changes at `--parallelism 16`
 //!    and at `--parallelism 1`, on two identical tenancies, and their ratio (the binary's own
-//!    `wrote N of M steps in S s` line).
+//!    `wrote N of M steps in S s` line);
+//! 5. **plan_files**: wall time and peak RSS of `ociam plan` of 10,000- and 100,000-user
+//!    manifests (three keys each) against snapshot files of the same tenancies, generated at
+//!    bench time (no emulator; the binary parses both files, as a user runs it).
 //!
-//! Run: `cargo bench --bench live` (release build of ociam; takes a few minutes).
+//! Run: `cargo bench --bench live` (release build of ociam; takes a few minutes);
+//! `cargo bench --bench live -- plan_files` runs only the fifth.
 
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -173,7 +177,321 @@ fn load(dir: &Path) {
     );
 }
 
+/// `plan_files`: the tenancy sizes `ociam plan` is timed on, from files.
+const PLAN_FILE_USERS: [usize; 2] = [10_000, 100_000];
+/// Groups in the generated tenancy (besides `Administrators`); each user is in one or two.
+const PLAN_FILE_GROUPS: usize = 50;
+/// Users whose third key is replaced by a freshly generated one (`file:` in the manifest).
+const PLAN_FILE_ROTATIONS: usize = 20;
+/// Users in the manifest that the tenancy does not have yet.
+const PLAN_FILE_NEW_USERS: usize = 10;
+/// The injected "now" (`OCIAM_NOW`): key ages are relative to it, not to today.
+const PLAN_FILE_NOW: &str = "2026-11-01T00:00:00Z";
+/// The goals of issue 11 item 9 for 100,000 users.
+const PLAN_FILE_GOAL_SECONDS: f64 = 10.0;
+const PLAN_FILE_GOAL_RSS_MIB: u64 = 1024;
+
+/// What one generated manifest/snapshot pair should plan to.
+struct PlanFiles {
+    manifest: PathBuf,
+    snapshot: PathBuf,
+    actor_fingerprint: String,
+    /// The number of changes the plan must hold.
+    changes: usize,
+}
+
+/// The groups user `u` is in live: `u % 50`, and for every third user a second one.
+fn live_groups(u: usize) -> Vec<usize> {
+    let first = u % PLAN_FILE_GROUPS;
+    let second = (u * 7 + 13) % PLAN_FILE_GROUPS;
+    if u.is_multiple_of(3) && second != first {
+        vec![first, second]
+    } else {
+        vec![first]
+    }
+}
+
+/// Writes a manifest and a snapshot of the same `users`-user tenancy into `dir` (3 API keys
+/// per user, listed by fingerprint; 50 groups; an `admin` actor in `Administrators`) with a
+/// small diff between them: 1% of users with a new description, 0.5% with a key removed,
+/// 0.5% moved to another group, `PLAN_FILE_ROTATIONS` key rotations and
+/// `PLAN_FILE_NEW_USERS` new users; 1% of the live keys are older than 90 days.
+fn generate_plan_files(dir: &Path, users: usize) -> PlanFiles {
+    use std::fmt::Write as _;
+    use std::io::Write as _;
+
+    let tenancy = "ocid1.tenancy.oc1..aaaaaaaabenchplanfiles";
+    let now: jiff::Timestamp = PLAN_FILE_NOW.parse().expect("an RFC 3339 time");
+    let ago = |days: usize| {
+        let days = i64::try_from(days).expect("small");
+        (now - jiff::SignedDuration::from_hours(24 * days)).to_string()
+    };
+    let created = "2026-01-05T09:00:00Z";
+    // Every user's keys are fingerprints `fingerprint(3u + k)`; the admin's is past the users'.
+    let admin_fp = fingerprint(3 * users + 7);
+    let rotated: Vec<usize> = (0..PLAN_FILE_ROTATIONS)
+        .map(|i| 5 + i * (users / PLAN_FILE_ROTATIONS))
+        .collect();
+    std::fs::create_dir_all(dir.join("keys")).expect("keys dir");
+    let mut changes = 0;
+
+    // The manifest.
+    let mut m = String::with_capacity(users * 260);
+    m.push_str("version: 1\ntenancy: ");
+    m.push_str(tenancy);
+    m.push_str("\ngroups:\n  - name: Administrators\n");
+    for g in 0..PLAN_FILE_GROUPS {
+        let _ = write!(m, "  - name: group{g:02}\n    description: \"Group {g}\"\n");
+    }
+    let _ = write!(
+        m,
+        "users:\n  - name: admin\n    description: \"Administrator\"\n    groups: [Administrators]\n    api_keys:\n      - fingerprint: {admin_fp}\n"
+    );
+    for u in 0..users {
+        let description = if u % 100 == 1 {
+            changes += 1; // update_user
+            format!("User {u} (moved to billing)")
+        } else {
+            format!("User {u}")
+        };
+        let live = live_groups(u);
+        let mut desired = live.clone();
+        if u % 200 == 3 {
+            desired[0] = (desired[0] + 1) % PLAN_FILE_GROUPS;
+            desired.dedup();
+            changes += desired.iter().filter(|g| !live.contains(g)).count(); // add_to_group
+            changes += live.iter().filter(|g| !desired.contains(g)).count(); // remove_from_group
+        }
+        let groups = desired
+            .iter()
+            .map(|g| format!("group{g:02}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = write!(
+            m,
+            "  - name: user{u:06}\n    description: \"{description}\"\n    email: user{u:06}@example.com\n    groups: [{groups}]\n    api_keys:\n"
+        );
+        let kept = if u % 200 == 2 || rotated.contains(&u) {
+            changes += 1; // delete_api_key
+            2
+        } else {
+            3
+        };
+        for k in 0..kept {
+            let _ = writeln!(m, "      - fingerprint: {}", fingerprint(3 * u + k));
+        }
+        if let Some(i) = rotated.iter().position(|&r| r == u) {
+            let key = ociam::keygen::generate_rsa_2048().expect("a key");
+            std::fs::write(
+                dir.join(format!("keys/rotated{i}.pem")),
+                key.public_spki_pem,
+            )
+            .expect("key file");
+            let _ = writeln!(m, "      - file: keys/rotated{i}.pem");
+            changes += 1; // upload_api_key
+        }
+    }
+    for n in 0..PLAN_FILE_NEW_USERS {
+        let _ = write!(
+            m,
+            "  - name: newcomer{n:02}\n    description: \"New user {n}\"\n    groups: [group{:02}]\n",
+            n % PLAN_FILE_GROUPS
+        );
+        changes += 2; // create_user, add_to_group
+    }
+    let manifest = dir.join("manifest.yaml");
+    std::fs::write(&manifest, m).expect("manifest written");
+
+    // The snapshot, as `ociam snapshot` writes its objects (keys without their PEM).
+    let snapshot = dir.join("live.json");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&snapshot).expect("snapshot"));
+    let user = |out: &mut dyn std::io::Write,
+                id: &str,
+                name: &str,
+                description: &str,
+                email: &str| {
+        write!(
+            out,
+            r#"{{"id":"{id}","compartmentId":"{tenancy}","name":"{name}","description":"{description}","email":"{email}","emailVerified":true,"identityProviderId":null,"externalIdentifier":null,"timeCreated":"{created}","lifecycleState":"ACTIVE","inactiveStatus":null,"freeformTags":{{}},"definedTags":{{}},"capabilities":{{"canUseConsolePassword":true,"canUseApiKeys":true,"canUseAuthTokens":true,"canUseSmtpCredentials":true,"canUseDbCredentials":true,"canUseCustomerSecretKeys":true,"canUseOAuth2ClientCredentials":true}},"isMfaActivated":false,"lastSuccessfulLoginTime":null}}"#
+        )
+    };
+    let user_id = |u: usize| format!("ocid1.user.oc1..aaaaaaaabenchuser{u:06}");
+    let group_id = |g: usize| format!("ocid1.group.oc1..aaaaaaaabenchgroup{g:02}");
+    let admins_id = "ocid1.group.oc1..aaaaaaaabenchadministrators";
+    let admin_id = "ocid1.user.oc1..aaaaaaaabenchadmin";
+    let key = |out: &mut dyn std::io::Write, owner: &str, fp: &str, time: &str| {
+        write!(
+            out,
+            r#"{{"keyId":"{tenancy}/{owner}/{fp}","fingerprint":"{fp}","userId":"{owner}","timeCreated":"{time}","lifecycleState":"ACTIVE","inactiveStatus":null}}"#
+        )
+    };
+    let membership = |out: &mut dyn std::io::Write, id: &str, group: &str, owner: &str| {
+        write!(
+            out,
+            r#"{{"id":"{id}","compartmentId":"{tenancy}","groupId":"{group}","userId":"{owner}","timeCreated":"{created}","lifecycleState":"ACTIVE","inactiveStatus":null}}"#
+        )
+    };
+    let w = &mut out;
+    (|| -> std::io::Result<()> {
+        write!(w, r#"{{"format_version":1,"tenancy":"{tenancy}","users":["#)?;
+        user(w, admin_id, "admin", "Administrator", "admin@example.com")?;
+        for u in 0..users {
+            w.write_all(b",")?;
+            let name = format!("user{u:06}");
+            let email = format!("{name}@example.com");
+            user(w, &user_id(u), &name, &format!("User {u}"), &email)?;
+        }
+        write!(
+            w,
+            r#"],"groups":[{{"id":"{admins_id}","compartmentId":"{tenancy}","name":"Administrators","description":"Administrators","timeCreated":"{created}","lifecycleState":"ACTIVE","inactiveStatus":null,"freeformTags":{{}},"definedTags":{{}}}}"#
+        )?;
+        for g in 0..PLAN_FILE_GROUPS {
+            write!(
+                w,
+                r#",{{"id":"{}","compartmentId":"{tenancy}","name":"group{g:02}","description":"Group {g}","timeCreated":"{created}","lifecycleState":"ACTIVE","inactiveStatus":null,"freeformTags":{{}},"definedTags":{{}}}}"#,
+                group_id(g)
+            )?;
+        }
+        w.write_all(br#"],"memberships":["#)?;
+        membership(w, "ocid1.groupmembership.oc1..aaaaaaaabenchadmin", admins_id, admin_id)?;
+        for u in 0..users {
+            for g in live_groups(u) {
+                w.write_all(b",")?;
+                let id = format!("ocid1.groupmembership.oc1..aaaaaaaabenchu{u:06}g{g:02}");
+                membership(w, &id, &group_id(g), &user_id(u))?;
+            }
+        }
+        write!(w, r#"],"api_keys":{{"{admin_id}":["#)?;
+        key(w, admin_id, &admin_fp, &ago(10))?;
+        w.write_all(b"]")?;
+        for u in 0..users {
+            let owner = user_id(u);
+            write!(w, r#","{owner}":["#)?;
+            for k in 0..3 {
+                if k > 0 {
+                    w.write_all(b",")?;
+                }
+                // 1% of the keys are past the 90-day key-age limit (warnings, not errors).
+                let days = if u % 100 == 50 && k == 0 { 120 } else { (u + 29 * k) % 80 };
+                key(w, &owner, &fingerprint(3 * u + k), &ago(days))?;
+            }
+            w.write_all(b"]")?;
+        }
+        write!(
+            w,
+            r#"}},"policies":[{{"id":"ocid1.policy.oc1..aaaaaaaabenchadmins","compartmentId":"{tenancy}","name":"Tenant Admin Policy","description":"Tenant Admin Policy","statements":["ALLOW GROUP Administrators to manage all-resources IN TENANCY"],"timeCreated":"{created}","lifecycleState":"ACTIVE","inactiveStatus":null,"freeformTags":{{}},"definedTags":{{}}}}]}}"#
+        )?;
+        w.write_all(b"\n")
+    })()
+    .expect("snapshot written");
+    out.flush().expect("snapshot flushed");
+
+    PlanFiles {
+        manifest,
+        snapshot,
+        actor_fingerprint: admin_fp,
+        changes,
+    }
+}
+
+/// Runs `ociam` with `args` in `dir` (stdout to `stdout`, stderr to `dir/stderr.txt`) and
+/// returns its wall time, exit code and peak resident set size in KiB (`ru_maxrss` of the
+/// child, from `wait4`).
+fn run_measured(args: &[&str], dir: &Path, stdout: &Path) -> (Duration, i32, u64, String) {
+    let stderr_path = dir.join("stderr.txt");
+    let started = Instant::now();
+    let child = Command::new(ociam())
+        .args(args)
+        .current_dir(dir)
+        .env("OCIAM_NOW", PLAN_FILE_NOW)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(stdout).expect("stdout file"))
+        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+        .spawn()
+        .expect("ociam runs");
+    let pid = libc::pid_t::try_from(child.id()).expect("a pid");
+    let mut status: libc::c_int = 0;
+    // SAFETY: `rusage` is plain data that `wait4` fills in; `pid` is our own unreaped child
+    // (std's `Child` is dropped without being waited on).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
+    let took = started.elapsed();
+    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
+    drop(child);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -libc::WTERMSIG(status)
+    };
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    (
+        took,
+        code,
+        u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        stderr,
+    )
+}
+
+/// `ociam plan` (the binary, as a user runs it) of a generated manifest against a snapshot
+/// file of the same tenancy, at each of `PLAN_FILE_USERS`: wall time and peak RSS.
+fn plan_files() {
+    for users in PLAN_FILE_USERS {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
+        let files = generate_plan_files(dir, users);
+        let size = |p: &Path| std::fs::metadata(p).expect("generated").len();
+        let (manifest_bytes, snapshot_bytes) = (size(&files.manifest), size(&files.snapshot));
+        let plan_json = dir.join("plan.json");
+        let (took, code, rss_kib, stderr) = run_measured(
+            &[
+                "plan",
+                "manifest.yaml",
+                "--live",
+                "live.json",
+                "--actor",
+                "admin",
+                "--actor-fingerprint",
+                &files.actor_fingerprint,
+                "--format",
+                "json",
+                "--detailed-exitcode",
+            ],
+            dir,
+            &plan_json,
+        );
+        assert_eq!(code, 2, "exit 2 (changes present) expected:\n{stderr}");
+        let plan: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&plan_json).expect("plan")).expect("plan JSON");
+        let changes = plan["changes"].as_array().map_or(0, Vec::len);
+        assert_eq!(changes, files.changes, "changes in the plan");
+        assert_eq!(plan["summary"]["rejected"], false);
+        #[allow(clippy::cast_precision_loss)]
+        let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+        let goal = if users == 100_000 {
+            format!(
+                " (goal < {PLAN_FILE_GOAL_SECONDS:.0} s, < {} GiB)",
+                PLAN_FILE_GOAL_RSS_MIB / 1024
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "plan {users} users / {} keys: {:.2} s, {} MiB peak RSS{goal} [manifest {:.1} MiB, snapshot {:.1} MiB, {changes} changes]",
+            3 * users,
+            took.as_secs_f64(),
+            rss_kib / 1024,
+            mib(manifest_bytes),
+            mib(snapshot_bytes),
+        );
+    }
+}
+
 fn main() {
+    // `cargo bench --bench live -- plan_files` runs only the plan-from-files benchmark.
+    if std::env::args().skip(1).any(|a| a == "plan_files") {
+        plan_files();
+        return;
+    }
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     load(dir);
@@ -311,6 +629,8 @@ fn apply_in_parallel_and_one_at_a_time(dir: &Path, seed_path: &Path) {
         "apply: the write phase at --parallelism 16 is {:.1}x faster than one at a time (goal >= 12x)",
         phases[1] / phases[0]
     );
+
+    plan_files();
 }
 
 /// The imported manifest with 200 description updates, 100 key deletions (each user keeps

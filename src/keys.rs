@@ -1,7 +1,8 @@
 //! Public-key handling for API keys: PEM parsing (`BEGIN PUBLIC KEY` SPKI and
 //! `BEGIN RSA PUBLIC KEY` PKCS#1), the OCI fingerprint (MD5 of the DER SubjectPublicKeyInfo),
 //! the strength rule (RSA, [`MIN_RSA_BITS`] to [`MAX_RSA_BITS`]) and the one private-key
-//! detector ([`find_private_key`], [`find_private_key_in_json`]) every input path asks.
+//! detector ([`find_private_key`], [`find_private_key_in_json`] and its streaming twin
+//! [`find_private_key_in_json_text`]) every input path asks.
 //!
 //! Pure core: no I/O, no clock, no randomness, no environment. Input is text the caller
 //! already read. This module must never panic on any input, and no error it returns may
@@ -370,6 +371,155 @@ fn is_private_der_prefix(der: &[u8]) -> bool {
         // EncryptedPrivateKeyInfo: SEQUENCE { AlgorithmIdentifier { PBE OID … } …
         _ => enter_sequence(body)
             .is_some_and(|oid| oid.starts_with(PBES2) || oid.starts_with(PKCS12_PBE)),
+    }
+}
+
+/// [`find_private_key_in_json`] over JSON text, read as a stream: nothing of the document is
+/// kept but the path being walked, so a snapshot of hundreds of megabytes is checked without
+/// building its tree. The same path, or the JSON syntax error.
+///
+/// # Errors
+/// The text is not JSON (serde_json's error, with its line and column).
+pub fn find_private_key_in_json_text(text: &str) -> Result<Option<String>, serde_json::Error> {
+    use serde::de::DeserializeSeed as _;
+    let mut path = String::new();
+    let mut found = false;
+    let mut de = serde_json::Deserializer::from_str(text);
+    JsonScan {
+        path: &mut path,
+        found: &mut found,
+    }
+    .deserialize(&mut de)?;
+    de.end()?;
+    Ok(found.then(|| {
+        if path.is_empty() {
+            "$".to_owned()
+        } else {
+            path
+        }
+    }))
+}
+
+/// One JSON value of [`find_private_key_in_json_text`]'s walk: `path` is where it is, `found`
+/// turns true (and `path` stays) at the first private key.
+struct JsonScan<'a> {
+    path: &'a mut String,
+    found: &'a mut bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for JsonScan<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for JsonScan<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        if find_private_key(v).is_some() {
+            *self.found = true;
+        }
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0_usize;
+        while !*self.found {
+            let len = self.path.len();
+            self.path.push_str(&format!("[{i}]"));
+            let item = JsonScan {
+                path: &mut *self.path,
+                found: &mut *self.found,
+            };
+            if seq.next_element_seed(item)?.is_none() {
+                self.path.truncate(len);
+                return Ok(());
+            }
+            if !*self.found {
+                self.path.truncate(len);
+            }
+            i += 1;
+        }
+        // Found: the rest is only read through.
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while !*self.found {
+            let len = self.path.len();
+            let key = JsonKey {
+                path: &mut *self.path,
+            };
+            let Some(secret) = map.next_key_seed(key)? else {
+                return Ok(());
+            };
+            if secret {
+                *self.found = true;
+                map.next_value::<serde::de::IgnoredAny>()?;
+                break;
+            }
+            map.next_value_seed(JsonScan {
+                path: &mut *self.path,
+                found: &mut *self.found,
+            })?;
+            if !*self.found {
+                self.path.truncate(len);
+            }
+        }
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(())
+    }
+}
+
+/// An object key of [`JsonScan`]: appends `.key` to the path (a key that is itself secret is
+/// named by its position, not its text) and says whether it is secret.
+struct JsonKey<'a> {
+    path: &'a mut String,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for JsonKey<'_> {
+    type Value = bool;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for JsonKey<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E>(self, key: &str) -> Result<bool, E> {
+        if !self.path.is_empty() {
+            self.path.push('.');
+        }
+        if find_private_key(key).is_some() {
+            self.path.push_str("<a key holding private-key material>");
+            return Ok(true);
+        }
+        self.path.push_str(key);
+        Ok(false)
     }
 }
 
@@ -1014,6 +1164,39 @@ mod tests {
             find_private_key_in_json(&serde_json::json!({"k": DOC_PUB})),
             None
         );
+    }
+
+    #[test]
+    fn the_streaming_json_scan_finds_what_the_tree_walk_finds() {
+        let documents = [
+            serde_json::json!({"users": [{"name": "a"}, {"name": "b", "description": DOC_PRIV}]}),
+            serde_json::json!({"tags": { DOC_PRIV: "x" }, "after": [1, 2]}),
+            serde_json::json!(DOC_PRIV),
+            serde_json::json!([[1, {"a": [null, true, 2.5, DOC_PRIV]}], "later"]),
+            serde_json::json!({"k": DOC_PUB, "list": [], "map": {}, "n": -3}),
+            serde_json::json!({"a": {"b": {"c": "clean"}}, "d": [{"e": DOC_PRIV}], "f": DOC_PRIV}),
+        ];
+        for value in &documents {
+            let text = serde_json::to_string(value).unwrap();
+            assert_eq!(
+                find_private_key_in_json_text(&text).unwrap(),
+                find_private_key_in_json(value),
+                "{text:.80}"
+            );
+        }
+        // `\u` escapes are decoded before the check, as in the tree walk.
+        let escaped = serde_json::to_string(&serde_json::json!({"x": DOC_PRIV}))
+            .unwrap()
+            .replace("-----BEGIN", &format!("{}BEGIN", "\\u002d".repeat(5)));
+        assert!(!escaped.contains("-BEGIN"));
+        assert_eq!(
+            find_private_key_in_json_text(&escaped).unwrap().as_deref(),
+            Some("x")
+        );
+        // Not JSON: serde_json's error, with its position.
+        let err = find_private_key_in_json_text("{\"a\": [1, }").unwrap_err();
+        assert_eq!((err.line(), err.column()), (1, 11));
+        assert!(find_private_key_in_json_text("{} {}").is_err());
     }
 
     #[test]

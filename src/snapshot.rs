@@ -118,15 +118,14 @@ pub fn parse(text: &str, file: &str) -> Result<Snapshot, SnapshotError> {
         column: e.column(),
         message: e.to_string(),
     };
-    // Every string, known field or not, before the typed parse (whose errors may quote text).
-    let value: serde_json::Value = serde_json::from_str(text).map_err(json_error)?;
-    if let Some(path) = crate::keys::find_private_key_in_json(&value) {
+    // Every string, known field or not, before the typed parse (whose errors may quote text);
+    // streamed, so a large snapshot is not held twice as a JSON tree and as typed objects.
+    if let Some(path) = crate::keys::find_private_key_in_json_text(text).map_err(json_error)? {
         return Err(SnapshotError::PrivateKey {
             file: file.to_owned(),
             path,
         });
     }
-    drop(value);
     let snapshot: Snapshot = serde_json::from_str(text).map_err(json_error)?;
     if snapshot.format_version != FORMAT_VERSION {
         return Err(SnapshotError::Version {
@@ -387,19 +386,56 @@ impl Snapshot {
     }
 
     /// `sha256:<hex>` over the snapshot's canonical JSON: identical tenancies give identical
-    /// digests regardless of list order.
+    /// digests regardless of list order. The canonical form is the snapshot's own JSON with
+    /// its lists sorted by OCID (keys by fingerprint); it is streamed into the hash from
+    /// borrowed, sorted views, so a large snapshot is neither cloned nor serialized whole.
     #[must_use]
     pub fn digest(&self) -> String {
-        let mut canonical = self.clone();
-        canonical.users.sort_by(|a, b| a.id.cmp(&b.id));
-        canonical.groups.sort_by(|a, b| a.id.cmp(&b.id));
-        canonical.memberships.sort_by(|a, b| a.id.cmp(&b.id));
-        canonical.policies.sort_by(|a, b| a.id.cmp(&b.id));
-        for keys in canonical.api_keys.values_mut() {
-            keys.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+        fn by<T>(items: &[T], key: impl Fn(&T) -> &str) -> Vec<&T> {
+            let mut sorted: Vec<&T> = items.iter().collect();
+            sorted.sort_by(|a, b| key(a).cmp(key(b)));
+            sorted
         }
-        let json = serde_json::to_vec(&canonical).unwrap_or_default();
-        format!("sha256:{}", hex::lower(&Sha256::digest(&json)))
+        /// [`Snapshot`]'s serialized shape, field for field.
+        #[derive(Serialize)]
+        struct Canonical<'a> {
+            format_version: u32,
+            tenancy: &'a str,
+            users: Vec<&'a wire::User>,
+            groups: Vec<&'a wire::Group>,
+            memberships: Vec<&'a wire::UserGroupMembership>,
+            api_keys: BTreeMap<&'a str, Vec<&'a wire::ApiKey>>,
+            policies: Vec<&'a wire::Policy>,
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            identity_domains: bool,
+        }
+        /// Feeds what serde_json writes into the hash.
+        struct Hashing(Sha256);
+        impl std::io::Write for Hashing {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.update(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let canonical = Canonical {
+            format_version: self.format_version,
+            tenancy: &self.tenancy,
+            users: by(&self.users, |u| &u.id),
+            groups: by(&self.groups, |g| &g.id),
+            memberships: by(&self.memberships, |m| &m.id),
+            api_keys: (self.api_keys.iter())
+                .map(|(owner, keys)| (owner.as_str(), by(keys, |k| &k.fingerprint)))
+                .collect(),
+            policies: by(&self.policies, |p| &p.id),
+            identity_domains: self.identity_domains,
+        };
+        let mut hashing = Hashing(Sha256::new());
+        // Writing into a hash cannot fail, and these types always serialize.
+        let _ = serde_json::to_writer(std::io::BufWriter::new(&mut hashing), &canonical);
+        format!("sha256:{}", hex::lower(&hashing.0.finalize()))
     }
 }
 
@@ -523,6 +559,33 @@ mod tests {
         assert_eq!(a.digest(), b.digest());
         a.users[0].description.push('!');
         assert_ne!(a.digest(), b.digest());
+    }
+
+    /// The streamed digest is the hash of the sorted snapshot's JSON, byte for byte (saved
+    /// plans carry it, so it must not change with how it is computed).
+    #[test]
+    fn digest_is_the_hash_of_the_sorted_snapshots_json() {
+        for domains in [false, true] {
+            let mut snapshot = parse(&sample(), "x").unwrap();
+            snapshot.identity_domains = domains;
+            snapshot.users.reverse();
+            snapshot.memberships.reverse();
+            for keys in snapshot.api_keys.values_mut() {
+                keys.reverse();
+            }
+            let mut sorted = snapshot.clone();
+            sorted.users.sort_by(|a, b| a.id.cmp(&b.id));
+            sorted.groups.sort_by(|a, b| a.id.cmp(&b.id));
+            sorted.memberships.sort_by(|a, b| a.id.cmp(&b.id));
+            sorted.policies.sort_by(|a, b| a.id.cmp(&b.id));
+            for keys in sorted.api_keys.values_mut() {
+                keys.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+            }
+            assert_ne!(sorted, snapshot, "the sample has lists to sort");
+            let json = serde_json::to_vec(&sorted).unwrap();
+            let expected = format!("sha256:{}", hex::lower(&Sha256::digest(&json)));
+            assert_eq!(snapshot.digest(), expected);
+        }
     }
 
     /// `sample()` with `f` applied to its JSON, converted.

@@ -301,78 +301,105 @@ fn hint(message: &str) -> String {
     }
 }
 
-/// Any YAML node, read only to look at every decoded scalar with its location (unknown
-/// fields and wrong shapes included): see [`private_key_scalar`].
-enum Node {
-    Scalar(String),
-    Seq(Vec<Spanned<Node>>),
-    Map(Vec<(Spanned<Node>, Spanned<Node>)>),
-    Other,
+/// What a YAML subtree holds, read only to look at every decoded scalar with its location
+/// (unknown fields and wrong shapes included) and then forgotten: see [`private_key_scalar`].
+/// Nothing of the document is kept, so a large manifest is checked in constant memory.
+enum Scan {
+    /// No private key in it.
+    Clean,
+    /// This node is a scalar holding a private key (its parent knows where it is).
+    Here,
+    /// The first private key below this node is at this location.
+    At(serde_saphyr::Location),
 }
 
-impl<'de> Deserialize<'de> for Node {
+impl Scan {
+    /// This node's finding, placed: `Here` becomes the node's own location.
+    fn place(node: Spanned<Self>) -> Option<serde_saphyr::Location> {
+        match node.value {
+            Self::Clean => None,
+            Self::Here => Some(node.referenced),
+            Self::At(at) => Some(at),
+        }
+    }
+
+    fn of(found: Option<serde_saphyr::Location>) -> Self {
+        found.map_or(Self::Clean, Self::At)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scan {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Node;
+            type Value = Scan;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("any YAML node")
             }
-            fn visit_str<E>(self, v: &str) -> Result<Node, E> {
-                Ok(Node::Scalar(v.to_owned()))
+            fn visit_str<E>(self, v: &str) -> Result<Scan, E> {
+                Ok(if crate::keys::find_private_key(v).is_some() {
+                    Scan::Here
+                } else {
+                    Scan::Clean
+                })
             }
-            fn visit_string<E>(self, v: String) -> Result<Node, E> {
-                Ok(Node::Scalar(v))
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Scan, E> {
+                Ok(
+                    if crate::keys::find_private_key(&String::from_utf8_lossy(v)).is_some() {
+                        Scan::Here
+                    } else {
+                        Scan::Clean
+                    },
+                )
             }
-            fn visit_bytes<E>(self, v: &[u8]) -> Result<Node, E> {
-                Ok(Node::Scalar(String::from_utf8_lossy(v).into_owned()))
+            fn visit_bool<E>(self, _: bool) -> Result<Scan, E> {
+                Ok(Scan::Clean)
             }
-            fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
-                Ok(Node::Other)
+            fn visit_i64<E>(self, _: i64) -> Result<Scan, E> {
+                Ok(Scan::Clean)
             }
-            fn visit_i64<E>(self, _: i64) -> Result<Node, E> {
-                Ok(Node::Other)
+            fn visit_u64<E>(self, _: u64) -> Result<Scan, E> {
+                Ok(Scan::Clean)
             }
-            fn visit_u64<E>(self, _: u64) -> Result<Node, E> {
-                Ok(Node::Other)
+            fn visit_i128<E>(self, _: i128) -> Result<Scan, E> {
+                Ok(Scan::Clean)
             }
-            fn visit_i128<E>(self, _: i128) -> Result<Node, E> {
-                Ok(Node::Other)
+            fn visit_u128<E>(self, _: u128) -> Result<Scan, E> {
+                Ok(Scan::Clean)
             }
-            fn visit_u128<E>(self, _: u128) -> Result<Node, E> {
-                Ok(Node::Other)
+            fn visit_f64<E>(self, _: f64) -> Result<Scan, E> {
+                Ok(Scan::Clean)
             }
-            fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
-                Ok(Node::Other)
+            fn visit_unit<E>(self) -> Result<Scan, E> {
+                Ok(Scan::Clean)
             }
-            fn visit_unit<E>(self) -> Result<Node, E> {
-                Ok(Node::Other)
+            fn visit_none<E>(self) -> Result<Scan, E> {
+                Ok(Scan::Clean)
             }
-            fn visit_none<E>(self) -> Result<Node, E> {
-                Ok(Node::Other)
-            }
-            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
-                Node::deserialize(d)
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Scan, D::Error> {
+                Scan::deserialize(d)
             }
             fn visit_newtype_struct<D: serde::Deserializer<'de>>(
                 self,
                 d: D,
-            ) -> Result<Node, D::Error> {
-                Node::deserialize(d)
+            ) -> Result<Scan, D::Error> {
+                Scan::deserialize(d)
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = a.next_element::<Spanned<Node>>()? {
-                    items.push(item);
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Scan, A::Error> {
+                let mut found = None;
+                while let Some(item) = a.next_element::<Spanned<Scan>>()? {
+                    found = found.or_else(|| Scan::place(item));
                 }
-                Ok(Node::Seq(items))
+                Ok(Scan::of(found))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(entry) = a.next_entry::<Spanned<Node>, Spanned<Node>>()? {
-                    entries.push(entry);
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Scan, A::Error> {
+                let mut found = None;
+                while let Some((key, value)) = a.next_entry::<Spanned<Scan>, Spanned<Scan>>()? {
+                    found = found
+                        .or_else(|| Scan::place(key))
+                        .or_else(|| Scan::place(value));
                 }
-                Ok(Node::Map(entries))
+                Ok(Scan::of(found))
             }
         }
         d.deserialize_any(V)
@@ -382,21 +409,11 @@ impl<'de> Deserialize<'de> for Node {
 /// The location of the first scalar (key or value, in any field, known or not) whose decoded
 /// text — after YAML unescaping and folding — holds private-key material per
 /// [`crate::keys::find_private_key`]. `None` when there is none, or when the text is not YAML
-/// (the typed parse then reports the syntax error).
+/// (the typed parse, under the same budgets, then reports the syntax error).
 #[must_use]
 pub fn private_key_scalar(source: &str) -> Option<serde_saphyr::Location> {
-    fn walk(node: &Spanned<Node>) -> Option<serde_saphyr::Location> {
-        match &node.value {
-            Node::Scalar(s) => crate::keys::find_private_key(s)
-                .is_some()
-                .then_some(node.referenced),
-            Node::Seq(items) => items.iter().find_map(walk),
-            Node::Map(entries) => entries
-                .iter()
-                .find_map(|(k, v)| walk(k).or_else(|| walk(v))),
-            Node::Other => None,
-        }
-    }
-    let root = serde_saphyr::from_str::<Spanned<Node>>(source).ok()?;
-    walk(&root)
+    let root =
+        serde_saphyr::from_str_with_options::<Spanned<Scan>>(source, options_for(source.len()))
+            .ok()?;
+    Scan::place(root)
 }

@@ -335,6 +335,37 @@ fn a_large_honest_manifest_is_within_the_yaml_budget() {
     assert_eq!(manifest.users.len(), 40_000);
 }
 
+/// The decoded-scalar private-key check runs under the same growing budgets as the typed
+/// parse: in a manifest past serde-saphyr's default node budget, a key hidden by escapes in
+/// the last user's description is still refused, at its line, without being echoed.
+#[test]
+fn a_private_key_escaped_in_a_large_manifest_is_refused() {
+    use std::fmt::Write as _;
+    let mut text = format!("{HEAD}users:\n");
+    for i in 0..60_000 {
+        let _ = write!(text, "  - name: user{i}\n    description: d\n");
+    }
+    let escaped = PRIVATE
+        .replace('\n', "\\n")
+        .replace('-', "\\x2D")
+        .replacen("MII", "\\x4DII", 1);
+    let _ = write!(text, "  - name: eve\n    description: \"{escaped}\"\n");
+    assert_eq!(
+        keys::find_private_key(&text),
+        None,
+        "only the decoded scalar shows the key"
+    );
+    let errs = load(&text, "m.yaml", &NoFiles).expect_err("refused").0;
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].location.line, 3 + 2 * 60_000 + 2, "{errs:#?}");
+    assert!(
+        errs[0].message.contains("PRIVATE key"),
+        "{}",
+        errs[0].message
+    );
+    assert_no_key_text(&errs);
+}
+
 /// The limits that stop YAML bombs do not grow with the file: 50,001 anchors are refused, and
 /// the error says which limit and that it cannot be raised.
 #[test]

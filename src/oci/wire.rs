@@ -12,8 +12,111 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-/// Fields not modelled here, kept verbatim.
-pub type Extra = BTreeMap<String, Value>;
+/// Fields not modelled here, kept verbatim: a map ordered by name (so an object serializes
+/// the same however its fields came in), stored as a sorted list sized to fit. A snapshot of
+/// a large tenancy holds hundreds of thousands of these, mostly with one to five entries, and
+/// a `BTreeMap` would allocate a whole node (about a kilobyte) for each.
+#[derive(Clone, Default, PartialEq)]
+pub struct Extra(Vec<(String, Value)>);
+
+impl Extra {
+    /// No fields.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn position(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
+    /// The value of field `key`.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.position(key).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Whether field `key` is present.
+    #[must_use]
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key).is_ok()
+    }
+
+    /// Sets field `key`, returning its previous value.
+    pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
+        match self.position(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    /// Removes field `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.position(key).ok().map(|i| self.0.remove(i).1)
+    }
+
+    /// The fields, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    /// How many fields.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::ops::Index<&str> for Extra {
+    type Output = Value;
+    /// The value of field `key`; panics when it is absent, as a map's index does.
+    fn index(&self, key: &str) -> &Value {
+        self.get(key).expect("no such field in `extra`")
+    }
+}
+
+impl fmt::Debug for Extra {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Extra {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Extra {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Extra;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Extra, A::Error> {
+                let mut extra = Extra::new();
+                // A name given twice keeps its last value, as a map would.
+                while let Some((key, value)) = a.next_entry::<String, Value>()? {
+                    extra.insert(key, value);
+                }
+                extra.0.shrink_to_fit();
+                Ok(extra)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
 
 /// `User`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -69,7 +172,7 @@ pub struct UserCapabilities {
     pub can_use_api_keys: Option<bool>,
     /// Everything else (auth tokens, SMTP, DB, customer secret keys, OAuth2).
     #[serde(flatten)]
-    pub extra: BTreeMap<String, Value>,
+    pub extra: Extra,
 }
 
 /// `Group`.
@@ -443,6 +546,45 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+
+    /// `Extra` reads and writes as the map it stands for: fields sorted by name, a name given
+    /// twice keeping its last value, the same JSON a `BTreeMap` writes, and map-like access.
+    #[test]
+    fn extra_is_a_sorted_map() {
+        let text = r#"{"id":"ocid1.key","fingerprint":"f","zeta":1,"alpha":{"b":[true]},"mid":null,"zeta":2}"#;
+        let key: ApiKey = serde_json::from_str(text).unwrap();
+        let names: Vec<&str> = key.extra.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["alpha", "id", "mid", "zeta"]);
+        assert_eq!(key.extra["zeta"], 2);
+        assert_eq!(key.extra.get("mid"), Some(&Value::Null));
+        assert!(!key.extra.contains_key("absent"));
+        let as_map: BTreeMap<String, Value> = key
+            .extra
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert_eq!(
+            serde_json::to_string(&key.extra).unwrap(),
+            serde_json::to_string(&as_map).unwrap()
+        );
+        let back: ApiKey = serde_json::from_str(&serde_json::to_string(&key).unwrap()).unwrap();
+        assert_eq!(back, key);
+        let mut extra = key.extra.clone();
+        assert_eq!(extra.insert("beta".into(), Value::Bool(true)), None);
+        assert_eq!(
+            extra.insert("zeta".into(), Value::from(3)),
+            Some(Value::from(2))
+        );
+        assert_eq!(
+            extra.remove("alpha"),
+            Some(serde_json::json!({"b": [true]}))
+        );
+        assert_eq!(extra.remove("alpha"), None);
+        let names: Vec<&str> = extra.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["beta", "id", "mid", "zeta"]);
+        assert_eq!((extra.len(), Extra::new().is_empty()), (4, true));
+        assert_eq!(format!("{:?}", Extra::new()), "{}");
+    }
 
     const RECORDED: &str = include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),
