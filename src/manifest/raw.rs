@@ -412,8 +412,36 @@ impl<'de> Deserialize<'de> for Scan {
 /// (the typed parse, under the same budgets, then reports the syntax error).
 #[must_use]
 pub fn private_key_scalar(source: &str) -> Option<serde_saphyr::Location> {
+    if scalars_are_verbatim(source) && crate::keys::find_private_key(&folded(source)).is_none() {
+        return None;
+    }
     let root =
         serde_saphyr::from_str_with_options::<Spanned<Scan>>(source, options_for(source.len()))
             .ok()?;
     Scan::place(root)
+}
+
+/// Whether YAML can decode `source`'s scalars only into pieces of its own text: it has no
+/// escape (`\`, which only double-quoted scalars decode, e.g. `\n`, `\x2D` or an escaped line
+/// break that joins two lines) and no tag (`!`, e.g. `!!binary`, whose base64 would hide
+/// armor). Then a decoded scalar is its source lines, trimmed, joined by a space or by line
+/// breaks, with `''` read as `'`: every run of text the detector looks for (armor, with the
+/// spaces it allows; a PuTTY header; a base64 run) lies in one line or across joins that
+/// [`folded`] also turns into one space. So when the folded text holds no private key, no
+/// scalar does, and the parse that decodes them can be skipped (a 100,000-user manifest
+/// parses once instead of twice).
+fn scalars_are_verbatim(source: &str) -> bool {
+    !source.contains(['\\', '!'])
+}
+
+/// `source` with every run of whitespace (line breaks and indentation included) as one space.
+fn folded(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    for word in source.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }

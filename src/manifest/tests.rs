@@ -366,6 +366,34 @@ fn a_private_key_escaped_in_a_large_manifest_is_refused() {
     assert_no_key_text(&errs);
 }
 
+/// Without escapes or tags the decoded-scalar parse is skipped when the text, its line breaks
+/// and indentation folded to spaces, holds no key. Armor whose label a plain scalar folds
+/// across lines (no escape anywhere, so the raw-text check cannot see it) is still found, and
+/// so is armor hidden in a `!!binary` scalar's base64 (a tag sends it to the full parse).
+#[test]
+fn keys_hidden_by_folding_or_a_binary_tag_are_refused_without_escapes() {
+    use base64::Engine as _;
+    let folded = format!(
+        "{HEAD}users:\n  - name: eve\n    description: -----BEGIN RSA\n      PRIVATE KEY-----\n"
+    );
+    assert_eq!(keys::find_private_key(&folded), None, "not in the raw text");
+    assert!(!folded.contains(['\\', '!']));
+    let errs = load(&folded, "m.yaml", &NoFiles).expect_err("refused").0;
+    assert_eq!(errs[0].location.line, 5, "{errs:#?}");
+    assert_no_key_text(&errs);
+
+    let encoded = base64::engine::general_purpose::STANDARD.encode(PRIVATE);
+    let binary = format!("{HEAD}users:\n  - name: eve\n    description: !!binary {encoded}\n");
+    assert_eq!(keys::find_private_key(&binary), None, "not in the raw text");
+    let errs = load(&binary, "m.yaml", &NoFiles).expect_err("refused").0;
+    assert_eq!(errs[0].location.line, 5, "{errs:#?}");
+    assert_no_key_text(&errs);
+
+    // An honest manifest with neither: loads (the fast path says "no key").
+    let honest = format!("{HEAD}users:\n  - name: eve\n    description: Eve, on call\n");
+    assert!(load(&honest, "m.yaml", &NoFiles).is_ok());
+}
+
 /// The limits that stop YAML bombs do not grow with the file: 50,001 anchors are refused, and
 /// the error says which limit and that it cannot be raised.
 #[test]
