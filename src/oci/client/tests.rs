@@ -983,7 +983,7 @@ async fn fetch_snapshot_returns_the_tenancy_exactly_and_sorted() {
 
     let calls = Mutex::new(Vec::new());
     let snapshot = client(&server)
-        .fetch_snapshot_with_progress(&|done, total| calls.lock().unwrap().push((done, total)))
+        .fetch_snapshot_with_progress(&|p| calls.lock().unwrap().push((p.done, p.total)))
         .await
         .unwrap();
 
