@@ -17,10 +17,10 @@
 //! - Concurrency alone cannot slow a client whose round trip is shorter than the service's
 //!   rate allows (an emulator with no latency answers in about a millisecond, so even one
 //!   request in flight is hundreds per second). So a counted throttle that finds the limit
-//!   already at 1 also sets a *pace*: at most as many attempt starts per second as succeeded
-//!   in the second before it (what the service just accepted). The pace then grows by 10 % per second without a counted throttle
-//!   and is lifted after 10 s without one. A paced attempt waits for its start slot while
-//!   holding its permit.
+//!   already at 1 also sets a *pace*: at most 90 % as many attempt starts per second as
+//!   succeeded in the second before it (what the service just accepted), so its budget
+//!   refills. The pace then grows by 5 % per second without a counted throttle and is lifted
+//!   after 10 s without one. A paced attempt waits for its start slot holding its permit.
 //!
 //! [`Aimd`] is pure: it decides from the instants (microseconds since the limiter was made) it
 //! is given and never reads a clock; [`Limiter`] reads tokio's clock and sleeps for the pace.
@@ -35,8 +35,11 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Microseconds in a second.
 const SECOND_US: u64 = 1_000_000;
-/// Growth of the pace per second without a counted throttle (10 %).
-const PACE_GROWTH_PER_SECOND: f64 = 1.1;
+/// Growth of the pace per second without a counted throttle (5 %).
+const PACE_GROWTH_PER_SECOND: f64 = 1.05;
+/// The share of the rate the service just accepted that a throttle paces at: a little below
+/// it, so the service's budget refills and the next throttle is seconds away, not one request.
+const PACE_SHARE: f64 = 0.9;
 /// Time without a counted throttle after which the pace is lifted.
 const PACE_LIFTED_AFTER_US: u64 = 10 * SECOND_US;
 
@@ -194,7 +197,7 @@ impl Aimd {
                 if old == 1 {
                     // One in flight is still too many: pace the starts.
                     #[allow(clippy::cast_precision_loss)]
-                    let accepted = self.recent.len().max(1) as f64;
+                    let accepted = (self.recent.len() as f64 * PACE_SHARE).max(1.0);
                     let next_start_us = self
                         .pace
                         .as_ref()
@@ -468,27 +471,31 @@ mod tests {
         a.record(a.generation(), Outcome::Throttled, now);
         assert_eq!(a.pace_per_second(now), None, "2 -> 1: not paced yet");
         a.record(a.generation(), Outcome::Throttled, now);
-        assert_eq!(a.pace_per_second(now), Some(50.0));
-        // Starts are 20 ms apart from now on.
+        assert_eq!(
+            a.pace_per_second(now),
+            Some(45.0),
+            "90 % of the 50 accepted"
+        );
+        // Starts are 1/45 s apart from now on.
         assert_eq!(a.reserve_start(now), now);
-        assert_eq!(a.reserve_start(now), now + 20 * MS);
-        assert_eq!(a.reserve_start(now + MS), now + 40 * MS);
+        assert_eq!(a.reserve_start(now), now + 22_222);
+        assert_eq!(a.reserve_start(now + MS), now + 44_444);
         // A late asker starts at once and the slots move on from there.
         assert_eq!(a.reserve_start(now + 500 * MS), now + 500 * MS);
-        assert_eq!(a.reserve_start(now + 500 * MS), now + 520 * MS);
+        assert_eq!(a.reserve_start(now + 500 * MS), now + 522_222);
     }
 
     #[test]
-    fn the_pace_grows_ten_percent_a_second_and_is_lifted_after_ten_quiet_seconds() {
+    fn the_pace_grows_five_percent_a_second_and_is_lifted_after_ten_quiet_seconds() {
         let mut a = Aimd::new(1);
         for t in 0..10 {
             a.record(0, Outcome::Success, t * MS);
         }
         a.record(0, Outcome::Throttled, 100 * MS);
-        assert_eq!(a.pace_per_second(100 * MS), Some(10.0));
+        assert_eq!(a.pace_per_second(100 * MS), Some(9.0));
         a.record(1, Outcome::Success, 1_100 * MS);
         let pace = a.pace_per_second(1_100 * MS).unwrap();
-        assert!((pace - 11.0).abs() < 1e-9, "{pace}");
+        assert!((pace - 9.45).abs() < 1e-9, "{pace}");
         assert!(a.pace_per_second(10_099 * MS).is_some());
         assert_eq!(a.pace_per_second(10_100 * MS), None);
         assert_eq!(a.reserve_start(10_100 * MS), 10_100 * MS);
@@ -502,10 +509,10 @@ mod tests {
             a.record(0, Outcome::Success, t * MS);
         }
         a.record(0, Outcome::Throttled, 100 * MS);
-        assert_eq!(a.pace_per_second(100 * MS), Some(30.0));
+        assert_eq!(a.pace_per_second(100 * MS), Some(27.0));
         // A stale throttle a second later, with no success since: the pace stays.
         a.record(0, Outcome::Throttled, 1_500 * MS);
-        assert_eq!(a.pace_per_second(1_500 * MS), Some(30.0));
+        assert_eq!(a.pace_per_second(1_500 * MS), Some(27.0));
         assert_eq!(a.limit(), 1);
     }
 
