@@ -17,7 +17,7 @@
 //! - Concurrency alone cannot slow a client whose round trip is shorter than the service's
 //!   rate allows (an emulator with no latency answers in about a millisecond, so even one
 //!   request in flight is hundreds per second). So a counted throttle that finds the limit
-//!   already at 1 also sets a *pace*: at most 90 % as many attempt starts per second as
+//!   already at 1 also sets a *pace*: at most 95 % as many attempt starts per second as
 //!   succeeded in the second before it (what the service just accepted), so its budget
 //!   refills. The pace then grows by 5 % per second without a counted throttle and is lifted
 //!   after 10 s without one. A paced attempt waits for its start slot holding its permit.
@@ -39,7 +39,7 @@ const SECOND_US: u64 = 1_000_000;
 const PACE_GROWTH_PER_SECOND: f64 = 1.05;
 /// The share of the rate the service just accepted that a throttle paces at: a little below
 /// it, so the service's budget refills and the next throttle is seconds away, not one request.
-const PACE_SHARE: f64 = 0.9;
+const PACE_SHARE: f64 = 0.95;
 /// Time without a counted throttle after which the pace is lifted.
 const PACE_LIFTED_AFTER_US: u64 = 10 * SECOND_US;
 
@@ -381,6 +381,12 @@ mod tests {
 
     const MS: u64 = 1_000;
 
+    #[track_caller]
+    fn assert_close(pace: Option<f64>, expected: f64) {
+        let pace = pace.expect("paced");
+        assert!((pace - expected).abs() < 1e-9, "{pace} != {expected}");
+    }
+
     #[test]
     fn a_burst_of_throttles_from_one_window_halves_the_limit_once() {
         let mut a = Aimd::new(16);
@@ -471,18 +477,14 @@ mod tests {
         a.record(a.generation(), Outcome::Throttled, now);
         assert_eq!(a.pace_per_second(now), None, "2 -> 1: not paced yet");
         a.record(a.generation(), Outcome::Throttled, now);
-        assert_eq!(
-            a.pace_per_second(now),
-            Some(45.0),
-            "90 % of the 50 accepted"
-        );
-        // Starts are 1/45 s apart from now on.
+        assert_close(a.pace_per_second(now), 47.5); // 95 % of the 50 accepted
+        // Starts are 1/47.5 s apart from now on.
         assert_eq!(a.reserve_start(now), now);
-        assert_eq!(a.reserve_start(now), now + 22_222);
-        assert_eq!(a.reserve_start(now + MS), now + 44_444);
+        assert_eq!(a.reserve_start(now), now + 21_052);
+        assert_eq!(a.reserve_start(now + MS), now + 42_104);
         // A late asker starts at once and the slots move on from there.
         assert_eq!(a.reserve_start(now + 500 * MS), now + 500 * MS);
-        assert_eq!(a.reserve_start(now + 500 * MS), now + 522_222);
+        assert_eq!(a.reserve_start(now + 500 * MS), now + 521_052);
     }
 
     #[test]
@@ -492,10 +494,9 @@ mod tests {
             a.record(0, Outcome::Success, t * MS);
         }
         a.record(0, Outcome::Throttled, 100 * MS);
-        assert_eq!(a.pace_per_second(100 * MS), Some(9.0));
+        assert_close(a.pace_per_second(100 * MS), 9.5);
         a.record(1, Outcome::Success, 1_100 * MS);
-        let pace = a.pace_per_second(1_100 * MS).unwrap();
-        assert!((pace - 9.45).abs() < 1e-9, "{pace}");
+        assert_close(a.pace_per_second(1_100 * MS), 9.975);
         assert!(a.pace_per_second(10_099 * MS).is_some());
         assert_eq!(a.pace_per_second(10_100 * MS), None);
         assert_eq!(a.reserve_start(10_100 * MS), 10_100 * MS);
@@ -509,10 +510,10 @@ mod tests {
             a.record(0, Outcome::Success, t * MS);
         }
         a.record(0, Outcome::Throttled, 100 * MS);
-        assert_eq!(a.pace_per_second(100 * MS), Some(27.0));
+        assert_close(a.pace_per_second(100 * MS), 28.5);
         // A stale throttle a second later, with no success since: the pace stays.
         a.record(0, Outcome::Throttled, 1_500 * MS);
-        assert_eq!(a.pace_per_second(1_500 * MS), Some(27.0));
+        assert_close(a.pace_per_second(1_500 * MS), 28.5);
         assert_eq!(a.limit(), 1);
     }
 
