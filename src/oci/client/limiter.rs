@@ -17,10 +17,11 @@
 //! - Concurrency alone cannot slow a client whose round trip is shorter than the service's
 //!   rate allows (an emulator with no latency answers in about a millisecond, so even one
 //!   request in flight is hundreds per second). So a counted throttle that finds the limit
-//!   already at 1 also sets a *pace*: at most 95 % as many attempt starts per second as
-//!   succeeded in the second before it (what the service just accepted), so its budget
-//!   refills. The pace then grows by 5 % per second without a counted throttle and is lifted
-//!   after 10 s without one. A paced attempt waits for its start slot holding its permit.
+//!   already at 1, or comes while paced, sets a *pace*: at most 95 % as many attempt starts
+//!   per second as succeeded in the second before it (what the service just accepted), so its
+//!   budget refills. The pace then grows by 5 % per second without a counted throttle and is
+//!   lifted after 10 s without one. A paced attempt waits for its start slot holding its
+//!   permit.
 //!
 //! [`Aimd`] is pure: it decides from the instants (microseconds since the limiter was made) it
 //! is given and never reads a clock; [`Limiter`] reads tokio's clock and sleeps for the pace.
@@ -194,8 +195,9 @@ impl Aimd {
                 self.generation += 1;
                 self.successes = 0;
                 let old = self.limit;
-                if old == 1 {
-                    // One in flight is still too many: pace the starts.
+                if old == 1 || self.pace_per_second(now_us).is_some() {
+                    // One in flight is still too many (or was, and the pace has grown past
+                    // what the service allows): pace the starts at what it just accepted.
                     #[allow(clippy::cast_precision_loss)]
                     let accepted = (self.recent.len() as f64 * PACE_SHARE).max(1.0);
                     let next_start_us = self
@@ -485,6 +487,12 @@ mod tests {
         // A late asker starts at once and the slots move on from there.
         assert_eq!(a.reserve_start(now + 500 * MS), now + 500 * MS);
         assert_eq!(a.reserve_start(now + 500 * MS), now + 521_052);
+        // While paced, a counted throttle re-paces even when successes grew the limit back.
+        a.record(a.generation(), Outcome::Success, now + 10 * MS);
+        assert_eq!(a.limit(), 2);
+        a.record(a.generation(), Outcome::Throttled, now + 20 * MS);
+        assert_eq!(a.limit(), 1);
+        assert_close(a.pace_per_second(now + 20 * MS), 51.0 * 0.95);
     }
 
     #[test]
