@@ -9,6 +9,7 @@
 //! It never prints or stores key material or passphrases; errors name the file and the cause.
 
 mod fetch;
+pub use fetch::ReadProgress;
 pub mod live;
 
 use std::path::{Path, PathBuf};

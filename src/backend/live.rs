@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Connected, ProfileSpec};
+use super::{Connected, ProfileSpec, ReadProgress};
 use crate::model::{Fingerprint, State, UserName};
 use crate::plan::ActorSpec;
 use crate::snapshot::{self, Snapshot};
@@ -90,14 +90,14 @@ pub fn from_snapshot_file(
     })
 }
 
-/// Connects with `spec` and reads the tenancy; `progress(done, total)` is told how the read
-/// goes. An actor that may not read the whole tenancy gets its own user and keys, with
+/// Connects with `spec` and reads the tenancy; `progress` is told how the read goes (lists
+/// done and known, the limiter's concurrency and throttles). An actor that may not read the whole tenancy gets its own user and keys, with
 /// [`Live::scope`] set.
 ///
 /// # Errors
 /// The profile cannot be used, a request fails, the answer holds private-key material, or the
 /// profile's user is not in the tenancy it reads.
-pub fn read_tenancy(spec: &ProfileSpec, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Live> {
+pub fn read_tenancy(spec: &ProfileSpec, progress: &(dyn Fn(&ReadProgress) + Sync)) -> Result<Live> {
     let connected = super::connect(spec)?;
     let name = match &spec.endpoint {
         Some(url) => format!("{url} (profile {})", spec.profile),

@@ -253,7 +253,8 @@ pub(super) struct LiveArgs {
         conflicts_with_all = ["live", "profile", "config_file", "endpoint"]
     )]
     pub(super) emulator: Option<PathBuf>,
-    /// How many users' API keys are listed at once.
+    /// Most requests in flight at once (reads and writes); the adaptive limiter starts here
+    /// and comes down when OCI throttles (429/503).
     #[arg(long, value_name = "N", default_value_t = crate::oci::client::DEFAULT_PARALLELISM)]
     pub(super) parallelism: usize,
 }

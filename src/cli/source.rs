@@ -12,6 +12,7 @@ use crate::backend::live::{self, Live};
 use crate::backend::{self, ProfileSpec};
 #[cfg(feature = "emulator")]
 use crate::emulator;
+use crate::oci::client::Throughput;
 
 /// The profile `args` name: `--profile`/`--config-file`/`--endpoint` and the environment, or
 /// the embedded emulator's (started here) with `--emulator`.
@@ -68,9 +69,10 @@ pub(super) fn read_live(args: &LiveArgs, clock: Clock) -> Result<Live> {
     }
     let spec = profile_spec(args, clock)?;
     let bar = progress_bar("reading the tenancy");
-    let read = live::read_tenancy(&spec, &|done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
+    let read = live::read_tenancy(&spec, &|p| {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+        bar.set_message(read_message(&p.throughput));
     });
     bar.finish_and_clear();
     let live = read?;
@@ -81,4 +83,46 @@ pub(super) fn read_live(args: &LiveArgs, clock: Clock) -> Result<Live> {
         )?;
     }
     Ok(live)
+}
+
+/// The progress bar's message while reading: the limiter's concurrency, and the throttles seen
+/// (and the pace) once there are any, e.g. `reading the tenancy (concurrency 16 of 16)` or
+/// `reading the tenancy (concurrency 1 of 16, 12 throttled, paced at 95/s)`.
+fn read_message(t: &Throughput) -> String {
+    let mut message = format!("reading the tenancy (concurrency {} of {}", t.limit, t.cap);
+    if t.throttles > 0 {
+        message.push_str(&format!(", {} throttled", t.throttles));
+    }
+    if let Some(pace) = t.pace_per_second {
+        message.push_str(&format!(", paced at {pace:.0}/s"));
+    }
+    message.push(')');
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_message_shows_concurrency_and_throttles_once_seen() {
+        let mut t = Throughput {
+            limit: 16,
+            cap: 16,
+            in_flight: 3,
+            throttles: 0,
+            pace_per_second: None,
+        };
+        assert_eq!(
+            read_message(&t),
+            "reading the tenancy (concurrency 16 of 16)"
+        );
+        t.limit = 1;
+        t.throttles = 12;
+        t.pace_per_second = Some(95.4);
+        assert_eq!(
+            read_message(&t),
+            "reading the tenancy (concurrency 1 of 16, 12 throttled, paced at 95/s)"
+        );
+    }
 }

@@ -11,12 +11,18 @@
 //! ([`UIPassword`]) only ever leaves it inside a `SecretString`, and the `Authorization` header
 //! is never logged.
 //!
+//! Every request attempt of a client (and its clones) holds a permit of one adaptive
+//! concurrency limiter while on the wire (`limiter`; [`IdentityClient::throughput`] shows it),
+//! capped at [`ClientConfig::parallelism`].
+//!
 //! Submodules: `config` ([`ClientConfig`], [`Response`]), [`endpoint`] (regions and URLs,
-//! pure), `error` ([`ClientError`]) and `transport` (signing, sending, retry, paging).
+//! pure), `error` ([`ClientError`]), `limiter` (AIMD concurrency and pace, [`Throughput`]) and
+//! `transport` (signing, sending, retry, paging).
 
 mod config;
 pub mod endpoint;
 mod error;
+mod limiter;
 mod transport;
 
 #[cfg(test)]
@@ -39,6 +45,7 @@ pub use endpoint::{
     API_VERSION_PATH, EndpointError, endpoint_for_region, explicit_endpoint, region_name,
 };
 pub use error::{ApiError, ClientError, DecodeError};
+pub use limiter::{Aimd, Outcome, Throughput};
 pub use transport::{
     Clock, MAX_RESPONSE_BYTES, RetryNotice, RetryObserver, RetryPolicy, RetryToken, USER_AGENT,
     is_retryable_status, new_request_id, parse_retry_after,
@@ -51,7 +58,8 @@ use crate::oci::wire::{
     Group, Policy, RegionSubscription, Tenancy, UIPassword, UpdateGroupDetails,
     UpdateUserCapabilitiesDetails, UpdateUserDetails, User, UserGroupMembership,
 };
-use transport::{Access, Call, Transport};
+use limiter::Limiter;
+use transport::{Access, Call, Pager, Transport};
 
 /// Time allowed to open a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,7 +79,6 @@ struct Inner {
     endpoint: Url,
     from_region: bool,
     tenancy: Ocid,
-    parallelism: usize,
     ec_window: Duration,
     /// The home-region endpoint, once looked up.
     home: tokio::sync::OnceCell<Url>,
@@ -86,6 +93,36 @@ impl fmt::Debug for IdentityClient {
             .field("home", &self.inner.home.get().map(Url::as_str))
             .field("key_id", &self.inner.transport.key_id)
             .finish_non_exhaustive()
+    }
+}
+
+/// A list read a page at a time ([`IdentityClient::list_users_pages`],
+/// [`IdentityClient::list_groups_pages`]): the same paging rules as the whole-list calls.
+pub struct Pages<T> {
+    client: IdentityClient,
+    pager: Pager,
+    items: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for Pages<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pages")
+            .field("done", &self.pager.is_done())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: DeserializeOwned> Pages<T> {
+    /// The next page, or `None` after the last one.
+    ///
+    /// # Errors
+    /// [`ClientError`], including [`ClientError::Paging`] for a repeated page token.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<T>>, ClientError> {
+        let base = self.client.base_for(Access::Read).await?;
+        let ec = self.client.in_ec_window();
+        self.pager
+            .next_page(&self.client.inner.transport, &base, ec)
+            .await
     }
 }
 
@@ -168,11 +205,11 @@ impl IdentityClient {
                     clock: config.clock,
                     retry: config.retry,
                     on_retry: config.on_retry,
+                    limiter: Limiter::new(config.parallelism),
                 },
                 endpoint: config.endpoint,
                 from_region: config.region.is_some(),
                 tenancy: config.tenancy,
-                parallelism: config.parallelism.max(1),
                 ec_window: config.ec_window,
                 home: tokio::sync::OnceCell::new(),
                 last_write: AtomicI64::new(i64::MIN),
@@ -186,10 +223,18 @@ impl IdentityClient {
         &self.inner.tenancy
     }
 
-    /// How many list requests [`IdentityClient::fetch_snapshot`] keeps in flight (at least 1).
+    /// The most request attempts ever in flight at once (`--parallelism`, at least 1): the cap
+    /// of the adaptive limiter every attempt of this client (and its clones) passes through.
     #[must_use]
     pub fn parallelism(&self) -> usize {
-        self.inner.parallelism
+        self.inner.transport.limiter.cap()
+    }
+
+    /// What the adaptive limiter is doing now: its limit and cap, attempts in flight, throttles
+    /// seen, and the pace when throttled at one in flight. Cheap (one short lock).
+    #[must_use]
+    pub fn throughput(&self) -> Throughput {
+        self.inner.transport.limiter.throughput()
     }
 
     /// The configured base endpoint.
@@ -275,6 +320,15 @@ impl IdentityClient {
             .await
     }
 
+    /// A cursor over the pages of `call`.
+    fn pages<T: DeserializeOwned>(&self, call: Call) -> Pages<T> {
+        Pages {
+            client: self.clone(),
+            pager: Pager::new(call),
+            items: std::marker::PhantomData,
+        }
+    }
+
     fn list_call(&self, operation: &'static str, resource: &str, compartment: &Ocid) -> Call {
         let mut call = Call::new(operation, "GET", path(&[resource]), Access::Read);
         call.query = vec![
@@ -294,6 +348,12 @@ impl IdentityClient {
     pub async fn list_users(&self) -> Result<Vec<User>, ClientError> {
         self.list(self.list_call("ListUsers", "users", &self.inner.tenancy))
             .await
+    }
+
+    /// ListUsers a page at a time (to start work on each page as it arrives).
+    #[must_use]
+    pub fn list_users_pages(&self) -> Pages<User> {
+        self.pages(self.list_call("ListUsers", "users", &self.inner.tenancy))
     }
 
     /// GetUser.
@@ -526,6 +586,12 @@ impl IdentityClient {
     pub async fn list_groups(&self) -> Result<Vec<Group>, ClientError> {
         self.list(self.list_call("ListGroups", "groups", &self.inner.tenancy))
             .await
+    }
+
+    /// ListGroups a page at a time.
+    #[must_use]
+    pub fn list_groups_pages(&self) -> Pages<Group> {
+        self.pages(self.list_call("ListGroups", "groups", &self.inner.tenancy))
     }
 
     /// GetGroup.

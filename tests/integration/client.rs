@@ -1,6 +1,7 @@
 //! ociam's `IdentityClient` against separate `ociam emulator` processes on 127.0.0.1:0: with
 //! one item per page every list is followed to its end; with 30% of requests answered 429/503
-//! the retries still return the complete, correct tenancy; and a create retried with the same
+//! the retries still return the complete, correct tenancy; under `--rate-limit` the adaptive
+//! limiter comes down and no request fails; and a create retried with the same
 //! `opc-retry-token` happens once.
 //!
 //! The client is built from the emulator's own `oci-config` with a retry policy in
@@ -271,6 +272,37 @@ async fn thirty_percent_429_503_with_page_size_1_still_returns_the_complete_stat
             .iter()
             .any(|m| m.user_id == admin.id && !m.id.contains("..cm"))
     );
+}
+
+/// Under `--rate-limit 15` (429 without `retry-after`) the limiter comes down from its cap,
+/// throttles are counted, and the read still returns the whole tenancy: no request fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_rate_limit_the_limiter_shrinks_and_no_request_fails() {
+    let seed = seed();
+    let (_guard, path) = seed_file(&seed);
+    let limited = Emulator::start(&["--seed", &path, "--page-size", "5", "--rate-limit", "15"]);
+    let healthy = Emulator::start(&["--seed", &path]);
+    let client = client(&limited, None);
+    assert_eq!(client.parallelism(), 4);
+    let lowest = std::sync::Mutex::new(usize::MAX);
+    let got = client
+        .fetch_snapshot_with_progress(&|p| {
+            let mut lowest = lowest.lock().unwrap();
+            *lowest = (*lowest).min(p.throughput.limit);
+            assert!(p.throughput.limit <= p.throughput.cap);
+        })
+        .await
+        .expect("no request fails under the rate limit");
+    let reference = self::client(&healthy, None).fetch_snapshot().await.unwrap();
+    assert_holds_the_seed(&got, &seed);
+    assert_eq!(seeded_part(&got), seeded_part(&reference));
+    let t = client.throughput();
+    assert!(t.throttles > 0, "the emulator throttled: {t:?}");
+    assert!(
+        lowest.into_inner().unwrap() < t.cap,
+        "the limit came down from its cap: {t:?}"
+    );
+    assert_eq!(t.in_flight, 0);
 }
 
 fn new_user(name: &str, tenancy: &str) -> wire::CreateUserDetails {

@@ -246,6 +246,44 @@ async fn a_repeated_page_token_is_an_error_not_a_loop() {
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }
 
+#[tokio::test]
+async fn pages_are_read_one_request_at_a_time_until_the_last() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/20160918/groups"))
+        .and(query_param_is_missing("page"))
+        .respond_with(
+            ok_json(&json!([group_json("g1", "one"), group_json("g2", "two")]))
+                .insert_header("opc-next-page", "next"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/20160918/groups"))
+        .and(query_param("page", "next"))
+        .respond_with(ok_json(&json!([group_json("g3", "three")])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut pages = client(&server).list_groups_pages();
+    let ids = |page: Vec<crate::oci::wire::Group>| -> Vec<String> {
+        page.into_iter().map(|g| g.id).collect()
+    };
+    let first = pages.next_page().await.unwrap().expect("a first page");
+    assert_eq!(ids(first), ["g1", "g2"]);
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    let second = pages.next_page().await.unwrap().expect("a second page");
+    assert_eq!(ids(second), ["g3"]);
+    assert!(pages.next_page().await.unwrap().is_none());
+    assert!(pages.next_page().await.unwrap().is_none());
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        2,
+        "nothing is asked after the last page"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Retries
 
@@ -314,6 +352,46 @@ async fn throttled_create_is_retried_with_one_retry_token() {
         .create_user_with_token(&create_user_details(), &token)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn throttles_bring_the_limit_down_from_its_cap_and_every_request_still_succeeds() {
+    let server = MockServer::start().await;
+    let actor = user_json(ACTOR, "actor", "ACTIVE");
+    Mock::given(method("GET"))
+        .and(path(format!("/20160918/users/{ACTOR}")))
+        .respond_with(api_error(429, "TooManyRequests"))
+        .up_to_n_times(6)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/20160918/users/{ACTOR}")))
+        .respond_with(ok_json(&actor))
+        .mount(&server)
+        .await;
+    let mut config = config_for(&server.uri());
+    config.parallelism = 8;
+    let client = IdentityClient::new(config).unwrap();
+    let start = client.throughput();
+    assert_eq!((start.limit, start.cap, start.throttles), (8, 8, 0));
+    let actor_id = Ocid::new(ACTOR);
+    let gets = (0..6).map(|_| client.get_user(&actor_id));
+    for got in futures_util::future::join_all(gets).await {
+        assert_eq!(got.expect("retried until it succeeds").value.id, ACTOR);
+    }
+    let end = client.throughput();
+    assert_eq!(end.throttles, 6, "{end:?}");
+    assert!(
+        end.limit < 8,
+        "halved at least once, not yet grown back: {end:?}"
+    );
+    assert_eq!(end.in_flight, 0);
+    assert_eq!(
+        signed_requests(&server).await.len(),
+        12,
+        "6 throttled + 6 retried"
+    );
 }
 
 #[tokio::test]
@@ -983,7 +1061,7 @@ async fn fetch_snapshot_returns_the_tenancy_exactly_and_sorted() {
 
     let calls = Mutex::new(Vec::new());
     let snapshot = client(&server)
-        .fetch_snapshot_with_progress(&|done, total| calls.lock().unwrap().push((done, total)))
+        .fetch_snapshot_with_progress(&|p| calls.lock().unwrap().push((p.done, p.total)))
         .await
         .unwrap();
 

@@ -1,7 +1,9 @@
 //! Sending one Identity API call: URL and headers, the OCI signature over exactly what goes on
 //! the wire, the SDK retry policy (backon; 429, 409 `IncorrectState`/`LockConflict`, 5xx but
 //! 501, timeouts and connection errors; `retry-after` honoured; the eventual-consistency 404),
-//! reading the answer with a size cap, error mapping, and the one paging loop every list uses.
+//! reading the answer with a size cap, error mapping, and the one paging loop every list uses
+//! ([`Pager`], a page at a time). Every attempt holds a permit of the client's adaptive
+//! [`Limiter`] while on the wire and reports 429/503 or success to it; retry sleeps hold none.
 //! Also the randomness the client needs: request ids, retry tokens and jitter (aws-lc-rs).
 //!
 //! Must not log or keep bodies (a one-time password travels in one) or the `Authorization`
@@ -23,6 +25,7 @@ use zeroize::Zeroizing;
 
 use super::endpoint::{API_VERSION_PATH, host_header};
 use super::error::{ApiError, ClientError, DecodeError, sanitize};
+use super::limiter::{Limiter, Outcome};
 use crate::oci::sign::{self, RequestToSign, SigningKey};
 use crate::oci::wire::ErrorBody;
 
@@ -429,6 +432,8 @@ pub(super) struct Transport {
     pub clock: Clock,
     pub retry: RetryPolicy,
     pub on_retry: Option<RetryObserver>,
+    /// Every attempt holds one of its permits while on the wire (never while sleeping).
+    pub limiter: Limiter,
 }
 
 /// The full URL of `call` on `base`, and the path-and-query exactly as it goes on the wire.
@@ -453,7 +458,8 @@ fn header_value(value: &str, name: &'static str) -> Result<HeaderValue, ClientEr
 
 impl Transport {
     /// Sends `call` to `base`, retrying as the policy allows. `ec` says whether the client is
-    /// inside the eventual-consistency window of a write.
+    /// inside the eventual-consistency window of a write. Each attempt holds a permit of the
+    /// limiter while on the wire and tells it how it ended; the sleep before a retry holds none.
     pub async fn execute(&self, call: &Call, base: &Url, ec: bool) -> Result<Reply, ClientError> {
         let (url, path_and_query) = call_url(base, call);
         let host = host_header(&url);
@@ -464,8 +470,16 @@ impl Transport {
         let request = call.request();
         let attempt = || async {
             let n = attempts.fetch_add(1, Ordering::Relaxed) + 1;
-            self.attempt(call, &url, &path_and_query, &host, &request_id, n, ec)
-                .await
+            let permit = self.limiter.acquire().await;
+            let result = self
+                .attempt(call, &url, &path_and_query, &host, &request_id, n, ec)
+                .await;
+            permit.finish(match &result {
+                Ok(_) => Outcome::Success,
+                Err(f) if matches!(f.status, Some(429 | 503)) => Outcome::Throttled,
+                Err(_) => Outcome::Other,
+            });
+            result
         };
         attempt
             .retry(Schedule {
@@ -704,35 +718,84 @@ impl Transport {
     /// last page is fine). The page token goes back exactly as received, as `page=<token>`.
     pub async fn list_all<T: DeserializeOwned>(
         &self,
-        mut call: Call,
+        call: Call,
         base: &Url,
         ec: bool,
     ) -> Result<Vec<T>, ClientError> {
-        let first_query = call.query.clone();
+        let mut pager = Pager::new(call);
         let mut items = Vec::new();
-        let mut seen_tokens = std::collections::HashSet::new();
-        for _ in 0..MAX_PAGES {
-            let reply = self.execute(&call, base, ec).await?;
-            let page: Vec<T> = reply.decode(&call)?;
+        while let Some(page) = pager.next_page(self, base, ec).await? {
             items.extend(page);
-            let Some(token) = reply.next_page.filter(|t| !t.is_empty()) else {
-                return Ok(items);
-            };
-            if !seen_tokens.insert(token.clone()) {
-                return Err(ClientError::Paging {
-                    operation: call.operation,
-                    request: call.request(),
-                    reason: "the service sent the same opc-next-page token twice",
-                });
-            }
-            call.query.clone_from(&first_query);
-            call.query.push(("page", token));
         }
-        Err(ClientError::Paging {
-            operation: call.operation,
-            request: call.request(),
-            reason: "more than 10000 pages",
-        })
+        Ok(items)
+    }
+}
+
+/// A list read one page at a time: the one paging loop every list uses. It follows
+/// `opc-next-page` until the header is absent (an empty last page is fine), sends the token
+/// back exactly as received (`page=<token>`), and refuses a repeated token or more than
+/// [`MAX_PAGES`] pages.
+pub(super) struct Pager {
+    call: Call,
+    first_query: Vec<(&'static str, String)>,
+    seen_tokens: std::collections::HashSet<String>,
+    pages: usize,
+    done: bool,
+}
+
+impl Pager {
+    /// A pager at the first page of `call`.
+    pub fn new(call: Call) -> Self {
+        Self {
+            first_query: call.query.clone(),
+            call,
+            seen_tokens: std::collections::HashSet::new(),
+            pages: 0,
+            done: false,
+        }
+    }
+
+    /// Whether the last page has been read.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The next page's items, or `None` after the last page.
+    pub async fn next_page<T: DeserializeOwned>(
+        &mut self,
+        transport: &Transport,
+        base: &Url,
+        ec: bool,
+    ) -> Result<Option<Vec<T>>, ClientError> {
+        if self.done {
+            return Ok(None);
+        }
+        let reply = transport.execute(&self.call, base, ec).await?;
+        let page: Vec<T> = reply.decode(&self.call)?;
+        self.pages += 1;
+        let Some(token) = reply.next_page.filter(|t| !t.is_empty()) else {
+            self.done = true;
+            return Ok(Some(page));
+        };
+        if !self.seen_tokens.insert(token.clone()) {
+            self.done = true;
+            return Err(ClientError::Paging {
+                operation: self.call.operation,
+                request: self.call.request(),
+                reason: "the service sent the same opc-next-page token twice",
+            });
+        }
+        if self.pages >= MAX_PAGES {
+            self.done = true;
+            return Err(ClientError::Paging {
+                operation: self.call.operation,
+                request: self.call.request(),
+                reason: "more than 10000 pages",
+            });
+        }
+        self.call.query.clone_from(&self.first_query);
+        self.call.query.push(("page", token));
+        Ok(Some(page))
     }
 }
 
