@@ -859,8 +859,6 @@ fn apply_in_parallel_and_one_at_a_time(dir: &Path) {
         "apply: the write phase at --parallelism 16 is {:.1}x faster than one at a time (goal >= 12x)",
         phases[1] / phases[0]
     );
-
-    plan_files();
 }
 
 /// The imported manifest with 200 description updates, 100 key deletions (each user keeps

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 
 use super::args::{ApplyArgs, Clock, ReportFormat};
 use super::output::{emit_plan, load_manifest, progress_bar};
-use super::source::read_live;
+use super::source::{read_live, throughput_message};
 use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, files, plan_manifest};
 use crate::apply;
 use crate::backend::live::{self, Live};
@@ -227,6 +227,10 @@ fn execute(
         &mut run,
         &mut |step| {
             bar.inc(1);
+            bar.set_message(throughput_message(
+                "applying",
+                &connected.client.throughput(),
+            ));
             let line = format!("[{}/{total}] {step}", step.seq);
             if bar.is_hidden() {
                 let _ = writeln!(err, "{line}");
@@ -236,11 +240,15 @@ fn execute(
         },
     ));
     bar.finish_and_clear();
+    let throughput = connected.client.throughput();
     let _ = writeln!(
         err,
-        "wrote {} of {total} steps in {:.2} s",
+        "wrote {} of {total} steps in {:.2} s (concurrency {} of {} at the end, {} throttled)",
         report.counts().done,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        throughput.limit,
+        throughput.cap,
+        throughput.throttles
     );
     Ok(report)
 }

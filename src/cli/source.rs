@@ -72,7 +72,7 @@ pub(super) fn read_live(args: &LiveArgs, clock: Clock) -> Result<Live> {
     let read = live::read_tenancy(&spec, &|p| {
         bar.set_length(p.total as u64);
         bar.set_position(p.done as u64);
-        bar.set_message(read_message(&p.throughput));
+        bar.set_message(throughput_message("reading the tenancy", &p.throughput));
     });
     bar.finish_and_clear();
     let live = read?;
@@ -88,8 +88,10 @@ pub(super) fn read_live(args: &LiveArgs, clock: Clock) -> Result<Live> {
 /// The progress bar's message while reading: the limiter's concurrency, and the throttles seen
 /// (and the pace) once there are any, e.g. `reading the tenancy (concurrency 16 of 16)` or
 /// `reading the tenancy (concurrency 1 of 16, 12 throttled, paced at 95/s)`.
-fn read_message(t: &Throughput) -> String {
-    let mut message = format!("reading the tenancy (concurrency {} of {}", t.limit, t.cap);
+/// What a progress bar says while `doing`: the limiter's concurrency, and the throttles and
+/// pace once there are any.
+pub(super) fn throughput_message(doing: &str, t: &Throughput) -> String {
+    let mut message = format!("{doing} (concurrency {} of {}", t.limit, t.cap);
     if t.throttles > 0 {
         message.push_str(&format!(", {} throttled", t.throttles));
     }
@@ -114,15 +116,15 @@ mod tests {
             pace_per_second: None,
         };
         assert_eq!(
-            read_message(&t),
+            throughput_message("reading the tenancy", &t),
             "reading the tenancy (concurrency 16 of 16)"
         );
         t.limit = 1;
         t.throttles = 12;
         t.pace_per_second = Some(95.4);
         assert_eq!(
-            read_message(&t),
-            "reading the tenancy (concurrency 1 of 16, 12 throttled, paced at 95/s)"
+            throughput_message("applying", &t),
+            "applying (concurrency 1 of 16, 12 throttled, paced at 95/s)"
         );
     }
 }
