@@ -3,7 +3,8 @@
 //! 501, timeouts and connection errors; `retry-after` honoured; the eventual-consistency 404),
 //! reading the answer with a size cap, error mapping, and the one paging loop every list uses
 //! ([`Pager`], a page at a time). Every attempt holds a permit of the client's adaptive
-//! [`Limiter`] while on the wire and reports 429/503 or success to it; retry sleeps hold none.
+//! [`Limiter`] while on the wire and reports 429/503 or success to it; retry sleeps hold none,
+//! and a first throttle without `retry-after` is retried after a tenth of the SDK backoff.
 //! Also the randomness the client needs: request ids, retry tokens and jitter (aws-lc-rs).
 //!
 //! Must not log or keep bodies (a one-time password travels in one) or the `Authorization`
@@ -123,6 +124,25 @@ impl RetryPolicy {
     ) -> Duration {
         honour_retry_after(self, self.backoff(retry, jitter_fraction), retry_after)
     }
+}
+
+/// The sleep before the retry that follows attempt `tried`, from the schedule's `backoff`. A
+/// throttle (429 or 503) that came without `retry-after` is retried first after a tenth of the
+/// backoff (100–200 ms with the SDK defaults): the limiter has already cut the concurrency and,
+/// when that is not enough, paces starts at the rate the service accepts, so the limiter, not a
+/// fixed second, decides when the retry goes out. A second throttle of the same request, and
+/// every other retry, gets the full backoff (or the server's `retry-after`, when longer).
+fn retry_delay(
+    policy: &RetryPolicy,
+    backoff: Duration,
+    status: Option<u16>,
+    retry_after: Option<Duration>,
+    tried: u32,
+) -> Duration {
+    if tried == 1 && retry_after.is_none() && matches!(status, Some(429 | 503)) {
+        return backoff / 10;
+    }
+    honour_retry_after(policy, backoff, retry_after)
 }
 
 fn honour_retry_after(
@@ -488,7 +508,8 @@ impl Transport {
             })
             .when(|f: &Failure| f.retryable)
             .adjust(|f: &Failure, next: Option<Duration>| {
-                let delay = honour_retry_after(policy, next?, f.retry_after);
+                let tried = attempts.load(Ordering::Relaxed);
+                let delay = retry_delay(policy, next?, f.status, f.retry_after, tried);
                 slept = slept.checked_add(delay)?;
                 (slept <= policy.max_total).then_some(delay)
             })
@@ -845,6 +866,32 @@ mod tests {
             .count(),
             0
         );
+    }
+
+    #[test]
+    fn a_first_throttle_without_retry_after_is_retried_after_a_tenth_of_the_backoff() {
+        let policy = RetryPolicy::sdk_default();
+        let backoff = policy.backoff(1, 0.5);
+        assert_eq!(backoff, Duration::from_millis(1500));
+        for status in [429, 503] {
+            assert_eq!(
+                retry_delay(&policy, backoff, Some(status), None, 1),
+                Duration::from_millis(150)
+            );
+            // The second throttle of the same request: the full backoff.
+            assert_eq!(
+                retry_delay(&policy, policy.backoff(2, 0.5), Some(status), None, 2),
+                Duration::from_millis(2500)
+            );
+        }
+        // A server's retry-after, and any other retryable failure, keep the full schedule.
+        let ra = Some(Duration::from_secs(3));
+        assert_eq!(
+            retry_delay(&policy, backoff, Some(429), ra, 1),
+            Duration::from_secs(3)
+        );
+        assert_eq!(retry_delay(&policy, backoff, Some(500), None, 1), backoff);
+        assert_eq!(retry_delay(&policy, backoff, None, None, 1), backoff);
     }
 
     #[test]
