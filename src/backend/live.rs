@@ -22,6 +22,8 @@ pub struct Live {
     pub snapshot: Snapshot,
     /// The same, as the planner's state.
     pub state: State,
+    /// [`Snapshot::digest`] of `snapshot`, computed once when it was read (a plan records it).
+    pub digest: String,
     /// Where it came from, for messages (a file, or a tenancy and profile).
     pub name: String,
     /// Who runs the plan.
@@ -78,6 +80,7 @@ pub fn from_snapshot_file(
         })?),
     };
     Ok(Live {
+        digest: snap.digest(),
         snapshot: snap,
         state,
         name,
@@ -136,6 +139,7 @@ pub fn read_tenancy(spec: &ProfileSpec, progress: &(dyn Fn(&ReadProgress) + Sync
             )
         })?;
     Ok(Live {
+        digest: snap.digest(),
         snapshot: snap,
         state,
         name,

@@ -148,7 +148,10 @@ fn cmd_plan(args: &PlanArgs, clock: Clock) -> Result<u8> {
     let Some(loaded) = load_manifest(&args.manifest, annotations)? else {
         return Ok(EXIT_ERROR);
     };
-    let live = read_live(&args.live, clock)?;
+    let mut live = read_live(&args.live, clock)?;
+    // Planning needs only the state and the digest: the service's objects go before the
+    // planner copies the state (at 100,000 users they are about half the process's memory).
+    drop(std::mem::take(&mut live.snapshot));
     let plan = plan_manifest(&loaded, &live, args.allow, clock)?;
     match output {
         PlanOutput::Plan(format) => emit_plan_linked(
@@ -277,7 +280,7 @@ fn plan_manifest(
         allow_deletions: allow.allow_deletions,
         allow_empty_prune: allow.allow_empty_prune,
         manifest_digest: loaded.digest.clone(),
-        live_digest: live.snapshot.digest(),
+        live_digest: live.digest.clone(),
         manifest_diagnostics: loaded.diagnostics.clone(),
         scope: live.scope.clone(),
     };
@@ -294,7 +297,8 @@ fn cmd_drift(args: &DriftArgs, clock: Clock) -> Result<u8> {
     let Some(loaded) = load_manifest(&args.manifest, annotations)? else {
         return Ok(EXIT_ERROR);
     };
-    let live = read_live(&args.live, clock)?;
+    let mut live = read_live(&args.live, clock)?;
+    drop(std::mem::take(&mut live.snapshot)); // as in `plan`: only the state is needed
     let plan = plan_manifest(&loaded, &live, Allowances::default(), clock)?;
     let report = crate::drift::report(&plan);
     let mut json = serde_json::to_vec_pretty(&report)?;
