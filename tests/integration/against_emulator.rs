@@ -1284,13 +1284,12 @@ users:
       - file: keys/mona.pem
 ";
 
-/// Runs `apply` as a child process and SIGKILLs it as soon as it reports step `k` (the kill
-/// lands while it writes step k+1 or journals it: the emulator's latency keeps it busy).
-fn apply_killed_after(live: &Live, file: &str, k: usize) {
-    use std::io::BufRead as _;
+/// `apply FILE --auto-approve` against `live`'s emulator as a child process, its stderr piped
+/// (for the kill tests).
+fn spawn_apply(live: &Live, file: &str) -> std::process::Child {
     let config = live.emu.config_file().display().to_string();
     let secrets = live.secrets.display().to_string();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ociam"))
+    std::process::Command::new(assert_cmd::cargo::cargo_bin!("ociam"))
         .current_dir(live.path())
         .args(["apply", file, "--auto-approve", "--secrets-dir", &secrets])
         .args(["--config-file", &config, "--endpoint", &live.emu.url])
@@ -1298,7 +1297,14 @@ fn apply_killed_after(live: &Live, file: &str, k: usize) {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `apply` as a child process and SIGKILLs it as soon as it reports step `k` (the kill
+/// lands while it writes step k+1 or journals it: the emulator's latency keeps it busy).
+fn apply_killed_after(live: &Live, file: &str, k: usize) {
+    use std::io::BufRead as _;
+    let mut child = spawn_apply(live, file);
     let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let marker = format!("[{k}/");
     for line in stderr.lines() {
@@ -1760,17 +1766,7 @@ fn open_intents(text: &str, context: &str) -> Vec<(u64, String, String, String)>
 /// names, and SIGKILLs the apply; returns what it printed to stderr.
 fn apply_killed_at_stall(live: &Live, file: &str, stall: &str) -> String {
     use std::io::Read as _;
-    let config = live.emu.config_file().display().to_string();
-    let secrets = live.secrets.display().to_string();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ociam"))
-        .current_dir(live.path())
-        .args(["apply", file, "--auto-approve", "--secrets-dir", &secrets])
-        .args(["--config-file", &config, "--endpoint", &live.emu.url])
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_apply(live, file);
     let mut stderr = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut text = String::new();
