@@ -120,6 +120,19 @@ fn start(data: &Path, extra: &[&str]) -> Emulator {
 }
 
 /// [`start`], with the emulator's request log read to count its answers.
+/// An emulator seeded from `seed` at `--latency LATENCY_MS`.
+fn start_seeded(data: &Path, seed: &Path) -> Emulator {
+    start(
+        data,
+        &[
+            "--seed",
+            seed.to_str().expect("utf-8"),
+            "--latency",
+            LATENCY_MS,
+        ],
+    )
+}
+
 fn start_counted(data: &Path, extra: &[&str]) -> Emulator {
     start_emulator(data, extra, true)
 }
@@ -420,15 +433,7 @@ fn snapshot_plan(dir: &Path) {
     let seed_path = dir.join("seed.json");
     seed(&seed_path, USERS, 20);
     let data = dir.join("tenancy");
-    let emulator = start(
-        &data,
-        &[
-            "--seed",
-            seed_path.to_str().expect("utf-8"),
-            "--latency",
-            LATENCY_MS,
-        ],
-    );
+    let emulator = start_seeded(&data, &seed_path);
     let config = emulator.config.to_str().expect("utf-8").to_owned();
     let source = [
         "--config-file",
@@ -805,15 +810,7 @@ fn apply_in_parallel_and_one_at_a_time(dir: &Path) {
     let mut phases = Vec::new();
     for parallelism in ["16", "1"] {
         let data = dir.join(format!("apply-p{parallelism}"));
-        let emulator = start(
-            &data,
-            &[
-                "--seed",
-                seed_path.to_str().expect("utf-8"),
-                "--latency",
-                LATENCY_MS,
-            ],
-        );
+        let emulator = start_seeded(&data, seed_path);
         let config = emulator.config.to_str().expect("utf-8").to_owned();
         let source = [
             "--config-file",
