@@ -2,9 +2,10 @@
 //! (cli's plans, snapshots, drift reports, import output and demo seed; deliver's password
 //! files; the emulator's key and config; the apply journal).
 //!
-//! - [`create_new`]: a file that must not exist yet (`O_CREAT|O_EXCL|O_NOFOLLOW`, so an
-//!   existing file or symbolic link is refused, never followed), written, `fsync`ed, and its
-//!   directory `fsync`ed.
+//! - [`create_new`]: a file that must not exist yet (an existing file or symbolic link is
+//!   refused, never followed), appearing with its whole content or not at all: written to a
+//!   temporary file, `fsync`ed, hard-linked to its name (`link` refuses an existing name), the
+//!   temporary name removed and the directory `fsync`ed.
 //! - [`replace`]: atomic replacement: a temporary file with an unpredictable name in the same
 //!   directory (created like [`create_new`]), written, `fsync`ed, renamed over the target (a
 //!   symbolic link there is replaced, not followed), and the directory `fsync`ed. Readers see
@@ -61,16 +62,42 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Dura
 }
 
 /// Creates `path`, which must not exist (an existing file or symbolic link is refused and
-/// never followed), with permission bits `mode`; writes `bytes`, syncs the file and then its
-/// directory. If writing or syncing the file fails, the file is removed again.
+/// never followed), with permission bits `mode` and content `bytes`, all at once: the bytes go
+/// to a temporary file beside it (as [`replace`] makes one), which is synced and then
+/// hard-linked to `path` (`link` refuses an existing name, a symbolic link included, and never
+/// follows one) before the temporary name is removed and the directory synced. So `path`
+/// appears with its whole content or not at all: a process killed mid-write leaves no empty or
+/// partial file (a password file that exists is a delivered password).
 ///
 /// # Errors
 /// [`DurableError::Exists`] when something has the name already; [`DurableError::Io`]
-/// otherwise.
+/// otherwise. On error `path` is untouched and no temporary file remains.
 pub fn create_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DurableError> {
-    let file = open_new(path, mode, false)?;
-    write_and_sync(file, path, bytes)?;
-    sync_dir(parent(path))
+    let dir = parent(path);
+    // Errors name the file asked for, not the temporary one.
+    let named = |e: DurableError| match e {
+        DurableError::Io { action, error, .. } => DurableError::Io {
+            action,
+            path: path.to_owned(),
+            error,
+        },
+        exists @ DurableError::Exists { .. } => exists,
+    };
+    let (tmp, file) = open_temp(path, mode).map_err(named)?;
+    write_and_sync(file, &tmp, bytes).map_err(named)?;
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => sync_dir(dir),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let symlink = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+            Err(DurableError::Exists {
+                path: path.to_owned(),
+                symlink,
+            })
+        }
+        Err(e) => Err(io_error("create", path)(e)),
+    }
 }
 
 /// Replaces `path` atomically with `bytes`: writes a new temporary file (permission bits
@@ -265,6 +292,7 @@ mod tests {
             "no contents in the error: {e}"
         );
         assert_eq!(fs::read(&path).unwrap(), b"old");
+        assert_eq!(entries(tmp.path()), ["f"], "no temporary file is left");
     }
 
     #[test]
