@@ -232,6 +232,10 @@ pub fn deliver(
     // Checked (and held open) while the file is created in it.
     let _dir_handle = open_dir(dir)?;
     let path = dir.join(file_name(user, reset, sealed));
+    // A delivery killed before its file got its name left a temporary copy of this same
+    // password (the reset is re-sent with its retry token, so the service replays it): keep
+    // one copy only.
+    durable::remove_leftovers(&path).map_err(from_durable)?;
     write_new(&path, &contents)?;
     Ok(Delivered { path, sealed })
 }
@@ -303,7 +307,11 @@ fn open_dir(dir: &Path) -> Result<fs::File, DeliverError> {
 /// `contents` and syncs it and its directory ([`durable::create_new`]); removes it again if
 /// writing fails.
 fn write_new(path: &Path, contents: &[u8]) -> Result<(), DeliverError> {
-    durable::create_new(path, contents, 0o600).map_err(|e| match e {
+    durable::create_new(path, contents, 0o600).map_err(from_durable)
+}
+
+fn from_durable(e: DurableError) -> DeliverError {
+    match e {
         DurableError::Exists { path, symlink } => DeliverError::Exists { path, symlink },
         DurableError::Io {
             action,
@@ -314,7 +322,7 @@ fn write_new(path: &Path, contents: &[u8]) -> Result<(), DeliverError> {
             path,
             error,
         },
-    })
+    }
 }
 
 #[cfg(test)]
@@ -378,6 +386,25 @@ mod tests {
         assert_eq!(
             fs::read_to_string(&got.path).unwrap(),
             format!("{PASSWORD}\n")
+        );
+    }
+
+    #[test]
+    fn a_redelivery_after_a_kill_removes_the_killed_delivery_s_temporary_copy() {
+        let tmp = tempfile::tempdir().unwrap();
+        let leftover = tmp
+            .path()
+            .join(".alice.reset-1.txt.77.0123456789abcdef.tmp");
+        fs::write(&leftover, format!("{PASSWORD}\n")).unwrap();
+        let got = deliver(tmp.path(), &alice(), 1, None, &secret()).unwrap();
+        let names: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            [got.path.file_name().unwrap().to_owned()],
+            "one copy"
         );
     }
 

@@ -11,6 +11,7 @@
 //!   symbolic link there is replaced, not followed), and the directory `fsync`ed. Readers see
 //!   the old content or the new, never a mix; on failure the old content stays and the
 //!   temporary file is removed.
+//! - [`remove_leftovers`]: removes the temporary files a killed write of a path left.
 //! - [`open_append`]: opens a file for reading and appending, creating it (as [`create_new`])
 //!   with its directory `fsync`ed when it is missing.
 //!
@@ -98,6 +99,31 @@ pub fn create_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DurableErr
         }
         Err(e) => Err(io_error("create", path)(e)),
     }
+}
+
+/// Removes the temporary files a killed [`create_new`] or [`replace`] of `path` left beside it
+/// (`.<name>.<pid>.<random>.tmp`; regular files only, a symbolic link of that shape is left
+/// alone), so a write that is redone leaves one copy, not two. Returns how many it removed.
+///
+/// # Errors
+/// [`DurableError::Io`] when the directory cannot be read or a leftover removed.
+pub fn remove_leftovers(path: &Path) -> Result<usize, DurableError> {
+    let dir = parent(path);
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Ok(0);
+    };
+    let prefix = format!(".{name}.");
+    let mut removed = 0;
+    for entry in fs::read_dir(dir).map_err(io_error("read the directory", dir))? {
+        let entry = entry.map_err(io_error("read the directory", dir))?;
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        if regular && file.starts_with(&prefix) && file.ends_with(".tmp") {
+            fs::remove_file(entry.path()).map_err(io_error("remove", &entry.path()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Replaces `path` atomically with `bytes`: writes a new temporary file (permission bits
@@ -293,6 +319,39 @@ mod tests {
         );
         assert_eq!(fs::read(&path).unwrap(), b"old");
         assert_eq!(entries(tmp.path()), ["f"], "no temporary file is left");
+    }
+
+    #[test]
+    fn leftovers_of_a_killed_write_are_removed_and_nothing_else() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("alice.reset-1.txt");
+        let leftover = tmp
+            .path()
+            .join(".alice.reset-1.txt.4242.00ff00ff00ff00ff.tmp");
+        fs::write(&leftover, "interrupted").unwrap();
+        fs::write(
+            tmp.path()
+                .join(".bob.reset-1.txt.4242.0000000000000001.tmp"),
+            "b",
+        )
+        .unwrap();
+        fs::write(tmp.path().join("alice.reset-2.txt"), "other").unwrap();
+        std::os::unix::fs::symlink(
+            tmp.path().join("elsewhere"),
+            tmp.path().join(".alice.reset-1.txt.1.2.tmp"),
+        )
+        .unwrap();
+        assert_eq!(remove_leftovers(&path).unwrap(), 1);
+        assert_eq!(
+            entries(tmp.path()),
+            [
+                ".alice.reset-1.txt.1.2.tmp",
+                ".bob.reset-1.txt.4242.0000000000000001.tmp",
+                "alice.reset-2.txt"
+            ]
+        );
+        create_new(&path, b"pw\n", 0o600).unwrap();
+        assert_eq!(remove_leftovers(&path).unwrap(), 0);
     }
 
     #[test]
