@@ -458,13 +458,7 @@ fn snapshot_plan(dir: &Path) {
         );
     }
 
-    let mut args = vec!["import", "--out", "imported"];
-    args.extend(source);
-    let (_, ok, stderr) = run(&args, dir);
-    assert!(ok, "{stderr}");
-    let manifest_path = dir.join("imported/manifest.yaml");
-    let manifest = std::fs::read_to_string(&manifest_path).expect("imported");
-    std::fs::write(&manifest_path, five_hundred_changes(manifest)).expect("manifest written");
+    import_with_500_changes(&source, dir);
 
     let mut args = vec![
         "plan",
@@ -822,13 +816,7 @@ fn apply_in_parallel_and_one_at_a_time(dir: &Path) {
         ];
         let work = dir.join(format!("work-p{parallelism}"));
         std::fs::create_dir_all(&work).expect("work dir");
-        let mut args = vec!["import", "--out", "imported"];
-        args.extend(source);
-        let (_, ok, stderr) = run(&args, &work);
-        assert!(ok, "{stderr}");
-        let manifest_path = work.join("imported/manifest.yaml");
-        let manifest = std::fs::read_to_string(&manifest_path).expect("imported");
-        std::fs::write(&manifest_path, five_hundred_changes(manifest)).expect("manifest written");
+        import_with_500_changes(&source, &work);
 
         let mut args = vec![
             "apply",
@@ -856,6 +844,18 @@ fn apply_in_parallel_and_one_at_a_time(dir: &Path) {
         "apply: the write phase at --parallelism 16 is {:.1}x faster than one at a time (goal >= 12x)",
         phases[1] / phases[0]
     );
+}
+
+/// `ociam import --out imported` in `dir` from `source`, then the manifest changed by
+/// [`five_hundred_changes`]: `imported/manifest.yaml`.
+fn import_with_500_changes(source: &[&str], dir: &Path) {
+    let mut args = vec!["import", "--out", "imported"];
+    args.extend(source);
+    let (_, ok, stderr) = run(&args, dir);
+    assert!(ok, "{stderr}");
+    let manifest_path = dir.join("imported/manifest.yaml");
+    let manifest = std::fs::read_to_string(&manifest_path).expect("imported");
+    std::fs::write(&manifest_path, five_hundred_changes(manifest)).expect("manifest written");
 }
 
 /// The imported manifest with 200 description updates, 100 key deletions (each user keeps
