@@ -3,7 +3,8 @@
 //! diff ([`diff`]) → deterministic order ([`order`]) → step-by-step simulation as the actor
 //! ([`simulate`]), checking every rule of [`crate::rules`] at every step ([`step`]) with OCI's
 //! per-operation permission model ([`authority`]). Rule violations are diagnostics inside the
-//! plan, never `Err`.
+//! plan, never `Err`. [`graph`] turns the ordered plan into the dependency graph apply runs
+//! independent steps of in parallel.
 //!
 //! Pure and synchronous: no I/O; "today" comes in through [`Options`].
 
